@@ -1,0 +1,187 @@
+"""FEL operations over a Transport: version, read, write, exec.
+
+Each FEL command is three USB-layer exchanges (see protocol.py):
+
+    write  FEL message (16 bytes)        AWUC, message, AWUS
+    data   (WRITE: host->device,          AWUC, payload in bulk transfers of
+           READ: device->host, EXEC: none)      <= 512 KiB, AWUS
+    read   FEL status (8 bytes)           AWUC, status, AWUS
+
+A write or read of N bytes is ONE FEL command whose data phase is split into
+bulk transfers: fewer round trips than many small FEL commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from felboot import protocol
+from felboot.errors import DeviceTimeout, ProtocolError, UnsafeWrite, UsageError
+from felboot.soc import SocInfo, soc_by_id
+from felboot.transport import MAX_BULK_TRANSFER, Transport
+
+log = logging.getLogger(__name__)
+
+#: Called with the number of bytes moved by each bulk transfer of a data phase.
+Progress = Callable[[int], None]
+
+ADDRESS_SPACE = 1 << 32
+
+
+def check_range(address: int, length: int) -> None:
+    """Refuse ranges that leave the 32-bit address space the ROM can reach."""
+    if address < 0 or length < 0 or address + length > ADDRESS_SPACE:
+        raise UsageError(
+            f"range 0x{address:x} + 0x{length:x} bytes runs past 4 GiB: "
+            "the boot ROM addresses 32 bits; check the address and size"
+        )
+
+
+def overlapping_rom_state(soc: SocInfo, address: int, length: int) -> tuple[int, int] | None:
+    """The first boot-ROM state range that [address, address+length) touches, if any."""
+    for start, end in soc.rom_state_ranges:
+        if address < end and start < address + length:
+            return start, end
+    return None
+
+
+class FelDevice:
+    """A board in FEL mode, reached through ``transport``."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self._version: protocol.FelVersion | None = None
+
+    # Identity ------------------------------------------------------------
+
+    def version(self) -> protocol.FelVersion:
+        """Ask the ROM who it is (cached: the answer cannot change while in FEL)."""
+        if self._version is None:
+            self._command(protocol.FEL_VERSION, 0, 0)
+            answer = self._usb_read(protocol.FEL_VERSION_SIZE)
+            self._version = protocol.parse_version_answer(answer)
+            self._read_status("VERSION")
+        return self._version
+
+    @property
+    def soc(self) -> SocInfo | None:
+        """The SoC record for this device, or None when the table does not know it."""
+        return soc_by_id(self.version().soc_id)
+
+    # Memory ----------------------------------------------------------------
+
+    def read(self, address: int, length: int, progress: Progress | None = None) -> bytes:
+        """Read ``length`` bytes at ``address``."""
+        check_range(address, length)
+        if length == 0:
+            return b""
+        with self._dram_hang_explained(address, length, "reading"):
+            self._command(protocol.FEL_READ, address, length)
+            data = self._usb_read(length, progress)
+            self._read_status(f"READ at 0x{address:08x}")
+        return data
+
+    def write(
+        self,
+        address: int,
+        data: bytes | bytearray | memoryview,
+        progress: Progress | None = None,
+    ) -> None:
+        """Write ``data`` at ``address``, refusing ranges the ROM needs to stay alive."""
+        length = len(data)
+        check_range(address, length)
+        if length == 0:
+            return
+        self.refuse_rom_state(address, length)
+        with self._dram_hang_explained(address, length, "writing"):
+            self._command(protocol.FEL_WRITE, address, length)
+            self._usb_write(data, progress)
+            self._read_status(f"WRITE at 0x{address:08x}")
+
+    def execute(self, address: int) -> None:
+        """Call the ARM function at ``address``; it must return to the ROM with ``bx lr``."""
+        check_range(address, 4)
+        self._command(protocol.FEL_EXEC, address, 0)
+        try:
+            self._read_status(f"EXEC at 0x{address:08x}")
+        except DeviceTimeout:
+            raise DeviceTimeout(
+                f"the code at 0x{address:08x} did not return to FEL: "
+                "power-cycle the board into FEL; check the code ends with 'bx lr'"
+            ) from None
+
+    def refuse_rom_state(self, address: int, length: int) -> None:
+        """Raise UnsafeWrite when the range touches SRAM the boot ROM lives on."""
+        soc = self.soc
+        if soc is None:
+            return
+        hit = overlapping_rom_state(soc, address, length)
+        if hit is not None:
+            raise UnsafeWrite(
+                f"refusing to write 0x{address:08x}-0x{address + length - 1:08x}: it overlaps "
+                f"0x{hit[0]:08x}-0x{hit[1] - 1:08x}, where the {soc.name} boot ROM keeps its "
+                "stacks and state (FEL would die); use another address"
+            )
+
+    # USB framing -------------------------------------------------------------
+
+    def _command(self, command: int, address: int, length: int) -> None:
+        self._usb_write(protocol.build_fel_message(command, address, length))
+
+    def _read_status(self, what: str) -> None:
+        protocol.check_fel_status(self._usb_read(protocol.FEL_STATUS_SIZE), what)
+
+    def _usb_write(self, data: bytes | bytearray | memoryview, progress: Progress | None = None) -> None:
+        length = len(data)
+        self.transport.bulk_out(protocol.build_usb_request(protocol.USB_DIRECTION_WRITE, length))
+        for chunk in iter_chunks(data, MAX_BULK_TRANSFER):
+            self.transport.bulk_out(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        protocol.check_usb_response(self.transport.bulk_in(protocol.USB_RESPONSE_SIZE))
+
+    def _usb_read(self, length: int, progress: Progress | None = None) -> bytes:
+        self.transport.bulk_out(protocol.build_usb_request(protocol.USB_DIRECTION_READ, length))
+        buffer = bytearray(length)
+        received = 0
+        while received < length:
+            chunk = self.transport.bulk_in(min(MAX_BULK_TRANSFER, length - received))
+            if not chunk:
+                raise ProtocolError(
+                    f"the device sent an empty transfer after {received} of {length} bytes: "
+                    "power-cycle the board into FEL and retry"
+                )
+            if len(chunk) > length - received:
+                raise ProtocolError(
+                    f"the device sent {received + len(chunk)} bytes where {length} were asked"
+                )
+            buffer[received : received + len(chunk)] = chunk
+            received += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        protocol.check_usb_response(self.transport.bulk_in(protocol.USB_RESPONSE_SIZE))
+        return bytes(buffer)
+
+    @contextmanager
+    def _dram_hang_explained(self, address: int, length: int, doing: str) -> Iterator[None]:
+        """Turn a time-out while touching DRAM into the likely cause: no SPL has run yet."""
+        try:
+            yield
+        except DeviceTimeout:
+            soc = self.soc if self._version is not None else None
+            if soc is not None and address + length > soc.dram_base:
+                raise DeviceTimeout(
+                    f"the device stopped answering while {doing} 0x{address:08x} in DRAM: DRAM "
+                    "works only after an SPL has run; power-cycle the board into FEL and run "
+                    "'felboot spl FILE' (or 'felboot uboot') first"
+                ) from None
+            raise
+
+
+def iter_chunks(data: bytes | bytearray | memoryview, size: int) -> Iterator[memoryview]:
+    """Slices of ``data`` no longer than ``size`` bytes, without copying."""
+    view = memoryview(data)
+    for offset in range(0, len(view), size):
+        yield view[offset : offset + size]

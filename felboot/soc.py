@@ -1,0 +1,188 @@
+"""The SoC table: one record per Allwinner SoC whose boot ROM felboot knows.
+
+Facts (addresses, sizes, quirks) are those of sunxi-tools' soc_info.c; the
+record layout is ours. Data only: no I/O and no behaviour beyond look-ups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KiB = 1024
+
+
+@dataclass(frozen=True)
+class SwapBuffer:
+    """A range the boot ROM itself uses (``rom``) and where its contents are parked (``spare``)."""
+
+    rom: int
+    spare: int
+    size: int
+
+    @property
+    def rom_end(self) -> int:
+        return self.rom + self.size
+
+
+@dataclass(frozen=True)
+class Watchdog:
+    """Writing ``value`` to ``register`` resets the SoC."""
+
+    register: int
+    value: int
+
+
+@dataclass(frozen=True)
+class SocInfo:
+    soc_id: int
+    name: str
+    scratch_addr: int  # where thunks and small buffers may go
+    thunk_addr: int  # where the SPL thunk goes (inside the SRAM the SPL may not use)
+    thunk_size: int
+    swap_buffers: tuple[SwapBuffer, ...]
+    sram_size: int  # how large an SPL the ROM's SRAM holds
+    watchdog: Watchdog | None
+    spl_addr: int = 0x0
+    dram_base: int = 0x40000000
+    sid_base: int | None = None  # None: the SoC has no SID, or its address is not known
+    sid_offset: int = 0x0
+    sid_needs_registers: bool = False  # read the e-fuses through SID_PRCTL (H3 erratum)
+    rvbar_reg: int | None = None  # set: the SoC can be switched to AArch64 via RMR
+    mmu_tt_addr: int | None = None  # set: the ROM's MMU table lives here (else read TTBR0)
+    smc_probe_addr: int | None = None  # a zero word here means "issue smc #0 first"
+    needs_l2_enable: bool = False
+    needs_icache_fix: bool = False
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def rom_state_ranges(self) -> tuple[tuple[int, int], ...]:
+        """[start, end) ranges of SRAM the ROM relies on while in FEL."""
+        return tuple((b.rom, b.rom_end) for b in self.swap_buffers)
+
+    @property
+    def is_arm64(self) -> bool:
+        """True when the SoC's cores run AArch64 (entered through RVBAR + RMR)."""
+        return self.rvbar_reg is not None
+
+
+# Swap-buffer tables (rom range, spare range, size), shared by related SoCs.
+_A10_A13_A20_SWAP = (
+    SwapBuffer(0x1C00, 0xA400, 0x0400),  # IRQ stack
+    SwapBuffer(0x5C00, 0xA800, 0x1400),  # ROM stack
+    SwapBuffer(0x7C00, 0xBC00, 0x0400),  # ROM state; overwriting it kills FEL
+)
+_A31_SWAP = (
+    SwapBuffer(0x1800, 0x20000, 0x0800),
+    SwapBuffer(0x5C00, 0x20800, 0x8000 - 0x5C00),
+)
+_A64_SWAP = (
+    SwapBuffer(0x11C00, 0x31400, 0x0400),
+    SwapBuffer(0x15C00, 0x31800, 0x1400),
+    SwapBuffer(0x17C00, 0x32C00, 0x0400),
+)
+_AR100_SWAP = (  # spare range is the OpenRISC core's SRAM A2
+    SwapBuffer(0x1800, 0x44000, 0x0800),
+    SwapBuffer(0x5C00, 0x44800, 0x8000 - 0x5C00),
+)
+_A80_SWAP = (
+    SwapBuffer(0x11800, 0x20000, 0x0800),
+    SwapBuffer(0x15400, 0x20800, 0x18000 - 0x15400),
+)
+_H6_SWAP = (
+    SwapBuffer(0x21C00, 0x42400, 0x0400),
+    SwapBuffer(0x25C00, 0x42800, 0x1400),
+    SwapBuffer(0x27C00, 0x43C00, 0x0400),
+)
+_V831_SWAP = (SwapBuffer(0x21000, 0x38000, 0x1000),)
+_H616_SWAP = (SwapBuffer(0x21000, 0x52A00, 0x1000),)
+_R329_SWAP = (SwapBuffer(0x101000, 0x13BC00, 0x0400),)
+_F1C100S_SWAP = (
+    SwapBuffer(0x1C00, 0x9000, 0x0400),
+    SwapBuffer(0x5C00, 0x9400, 0x1400),
+    SwapBuffer(0x7C00, 0xA800, 0x0400),
+)
+
+_WD_A10 = Watchdog(0x01C20C94, 3)
+_WD_H3 = Watchdog(0x01C20CB8, 1)
+_WD_A80 = Watchdog(0x06000CB8, 1)
+_WD_H6 = Watchdog(0x030090B8, 1)
+_WD_V853 = Watchdog(0x020500B8, 0x16AA0001)
+
+SOCS: tuple[SocInfo, ...] = (
+    SocInfo(0x1623, "A10", 0x1000, 0xA200, 0x200, _A10_A13_A20_SWAP, 48 * KiB, _WD_A10,
+            sid_base=0x01C23800, needs_l2_enable=True),
+    SocInfo(0x1625, "A13", 0x1000, 0xA200, 0x200, _A10_A13_A20_SWAP, 48 * KiB, _WD_A10,
+            sid_base=0x01C23800, needs_l2_enable=True, aliases=("A10s", "R8")),
+    SocInfo(0x1651, "A20", 0x1000, 0xA200, 0x200, _A10_A13_A20_SWAP, 48 * KiB, _WD_A10,
+            sid_base=0x01C23800),
+    SocInfo(0x1650, "A23", 0x1000, 0x46E00, 0x200, _AR100_SWAP, 64 * KiB, _WD_H3,
+            sid_base=0x01C23800),
+    SocInfo(0x1633, "A31", 0x1000, 0x22E00, 0x200, _A31_SWAP, 32 * KiB, _WD_H3),
+    SocInfo(0x1667, "A33", 0x1000, 0x46E00, 0x200, _AR100_SWAP, 32 * KiB, _WD_H3,
+            sid_base=0x01C23800, aliases=("R16",)),
+    SocInfo(0x1689, "A64", 0x11000, 0x31200, 0x200, _A64_SWAP, 140 * KiB, _WD_H3,
+            spl_addr=0x10000, sid_base=0x01C14000, sid_offset=0x200,
+            rvbar_reg=0x017000A0, smc_probe_addr=0x40004),
+    SocInfo(0x1639, "A80", 0x11000, 0x23400, 0x200, _A80_SWAP, 40 * KiB, _WD_A80,
+            spl_addr=0x10000, dram_base=0x20000000, sid_base=0x01C0E000, sid_offset=0x200),
+    SocInfo(0x1663, "F1C100s", 0x1000, 0xB400, 0x200, _F1C100S_SWAP, 32 * KiB, _WD_H3,
+            dram_base=0x80000000),
+    SocInfo(0x1673, "A83T", 0x1000, 0x46E00, 0x200, _AR100_SWAP, 32 * KiB, _WD_H3,
+            sid_base=0x01C14000, sid_offset=0x200, mmu_tt_addr=0x44000),
+    SocInfo(0x1680, "H3", 0x1000, 0xA200, 0x200, _A10_A13_A20_SWAP, 108 * KiB, _WD_H3,
+            sid_base=0x01C14000, sid_offset=0x200, sid_needs_registers=True,
+            mmu_tt_addr=0x8000, smc_probe_addr=0x40004, aliases=("H2+",)),
+    SocInfo(0x1681, "V3s", 0x1000, 0xA200, 0x200, _A10_A13_A20_SWAP, 60 * KiB, _WD_H3,
+            sid_base=0x01C23800, mmu_tt_addr=0x8000),
+    SocInfo(0x1718, "H5", 0x11000, 0x31200, 0x200, _A64_SWAP, 140 * KiB, _WD_H3,
+            spl_addr=0x10000, sid_base=0x01C14000, sid_offset=0x200,
+            rvbar_reg=0x017000A0, smc_probe_addr=0x40004),
+    SocInfo(0x1701, "R40", 0x1000, 0xA200, 0x200, _A10_A13_A20_SWAP, 48 * KiB, _WD_A10,
+            sid_base=0x01C1B000, sid_offset=0x200),
+    SocInfo(0x1719, "A63", 0x21000, 0x42200, 0x200, _H6_SWAP, 144 * KiB, _WD_H6,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, rvbar_reg=0x09010040),
+    SocInfo(0x1728, "H6", 0x21000, 0x42200, 0x200, _H6_SWAP, 144 * KiB, _WD_H6,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, rvbar_reg=0x09010040,
+            smc_probe_addr=0x100004),
+    SocInfo(0x1816, "V536", 0x21000, 0x2A200, 0x200, _V831_SWAP, 228 * KiB, _WD_H6,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200),
+    SocInfo(0x1817, "V831", 0x21000, 0x2A200, 0x200, _V831_SWAP, 228 * KiB, _WD_H6,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200),
+    SocInfo(0x1823, "H616", 0x21000, 0x53A00, 0x200, _H616_SWAP, 207 * KiB, _WD_H6,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, rvbar_reg=0x09010040),
+    SocInfo(0x1851, "R329", 0x101000, 0x13BA00, 0x200, _R329_SWAP, 1856 * KiB, _WD_H6,
+            spl_addr=0x100000, sid_base=0x03006000, sid_offset=0x200,
+            rvbar_reg=0x08100040, mmu_tt_addr=0x130000),
+    SocInfo(0x1886, "V853", 0x21000, 0x3A200, 0x200, _V831_SWAP, 132 * KiB, _WD_V853,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, needs_icache_fix=True),
+    SocInfo(0x1859, "R528", 0x21000, 0x3A200, 0x200, _V831_SWAP, 160 * KiB, _WD_V853,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, needs_icache_fix=True,
+            aliases=("D1", "D1s", "T113-S3")),
+    SocInfo(0x1721, "V5", 0x21000, 0x42200, 0x200, _H6_SWAP, 136 * KiB, _WD_H6,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200),
+)  # fmt: skip
+
+# For a SoC the table does not know: a ROM like A10/A20/A31 without SRAM beyond
+# 0x8000. Enough for plain read/write/exec; the boot chain refuses it.
+GENERIC = SocInfo(
+    0x0000, "generic", 0x1000, 0x5680, 0x180, (SwapBuffer(0x1C00, 0x5800, 0x400),), 0, None
+)
+
+_BY_ID = {soc.soc_id: soc for soc in SOCS}
+_BY_NAME = {name.lower(): soc for soc in SOCS for name in (soc.name, *soc.aliases)}
+
+
+def soc_by_id(soc_id: int) -> SocInfo | None:
+    """The record for a VERSION answer's SoC id, or None when unknown."""
+    return _BY_ID.get(soc_id)
+
+
+def soc_by_name(name: str) -> SocInfo | None:
+    """The record for a name like "a20" or "H2+" (case-insensitive), or None."""
+    return _BY_NAME.get(name.lower())
+
+
+def soc_label(soc_id: int) -> str:
+    """"A20" for a known id, "unknown SoC 0x1234" otherwise."""
+    soc = soc_by_id(soc_id)
+    return soc.name if soc else f"unknown SoC 0x{soc_id:04x}"

@@ -1,0 +1,32 @@
+"""Parse numbers the way users type them: 0x7ea00000, 4096, 64K, 512M, 1G.
+
+Used only at the edges (command line, board files); everything inside is int.
+"""
+
+from __future__ import annotations
+
+import re
+
+from felboot.errors import UsageError
+
+_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+_NUMBER = re.compile(r"(0x[0-9a-f]+|0b[01]+|[0-9]+)([kmg]?)(?:i?b)?", re.IGNORECASE)
+
+
+def parse_number(text: str, what: str = "number") -> int:
+    """An int from "0x..", decimal, or a K/M/G suffix (powers of 1024; KiB/MB spellings too)."""
+    match = _NUMBER.fullmatch(text.strip().replace("_", ""))
+    if match is None:
+        raise UsageError(
+            f"cannot read {what} {text!r}: write it as 0x7ea00000, 4096, 64K, 512M or 1G"
+        )
+    return int(match.group(1), 0) * _SUFFIXES[match.group(2).upper()]
+
+
+def format_size(size: int) -> str:
+    """"8 MiB", "1.5 KiB", "123 bytes": for messages and tables."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
