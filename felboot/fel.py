@@ -133,7 +133,9 @@ class FelDevice:
     def _read_status(self, what: str) -> None:
         protocol.check_fel_status(self._usb_read(protocol.FEL_STATUS_SIZE), what)
 
-    def _usb_write(self, data: bytes | bytearray | memoryview, progress: Progress | None = None) -> None:
+    def _usb_write(
+        self, data: bytes | bytearray | memoryview, progress: Progress | None = None
+    ) -> None:
         length = len(data)
         self.transport.bulk_out(protocol.build_usb_request(protocol.USB_DIRECTION_WRITE, length))
         for chunk in iter_chunks(data, MAX_BULK_TRANSFER):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import construct as cs  # type: ignore[import-untyped]
+import construct as cs
 
 from felboot.errors import ProtocolError
 
@@ -100,9 +100,7 @@ class FelVersion:
 
 
 def build_usb_request(direction: int, length: int) -> bytes:
-    return bytes(
-        UsbRequest.build(dict(length=length, direction=direction, length_again=length))
-    )
+    return bytes(UsbRequest.build(dict(length=length, direction=direction, length_again=length)))
 
 
 def build_usb_response(tag: int = 0, residue: int = 0, status: int = 0) -> bytes:

@@ -183,6 +183,6 @@ def soc_by_name(name: str) -> SocInfo | None:
 
 
 def soc_label(soc_id: int) -> str:
-    """"A20" for a known id, "unknown SoC 0x1234" otherwise."""
+    """ "A20" for a known id, "unknown SoC 0x1234" otherwise."""
     soc = soc_by_id(soc_id)
     return soc.name if soc else f"unknown SoC 0x{soc_id:04x}"

@@ -24,7 +24,7 @@ def parse_number(text: str, what: str = "number") -> int:
 
 
 def format_size(size: int) -> str:
-    """"8 MiB", "1.5 KiB", "123 bytes": for messages and tables."""
+    """ "8 MiB", "1.5 KiB", "123 bytes": for messages and tables."""
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if size >= scale:
             value = size / scale
