@@ -72,11 +72,11 @@ class FelDevice:
 
     # Memory ----------------------------------------------------------------
 
-    def read(self, address: int, length: int, progress: Progress | None = None) -> bytes:
+    def read(self, address: int, length: int, progress: Progress | None = None) -> bytearray:
         """Read ``length`` bytes at ``address``."""
         check_range(address, length)
         if length == 0:
-            return b""
+            return bytearray()
         with self._dram_hang_explained(address, length, "reading"):
             self._command(protocol.FEL_READ, address, length)
             data = self._usb_read(length, progress)
@@ -144,7 +144,9 @@ class FelDevice:
                 progress(len(chunk))
         protocol.check_usb_response(self.transport.bulk_in(protocol.USB_RESPONSE_SIZE))
 
-    def _usb_read(self, length: int, progress: Progress | None = None) -> bytes:
+    def _usb_read(self, length: int, progress: Progress | None = None) -> bytearray:
+        # Filled in place and returned as is: a final bytes() copy would double the
+        # peak memory of a large read.
         self.transport.bulk_out(protocol.build_usb_request(protocol.USB_DIRECTION_READ, length))
         buffer = bytearray(length)
         received = 0
@@ -164,7 +166,7 @@ class FelDevice:
             if progress is not None:
                 progress(len(chunk))
         protocol.check_usb_response(self.transport.bulk_in(protocol.USB_RESPONSE_SIZE))
-        return bytes(buffer)
+        return buffer
 
     @contextmanager
     def _dram_hang_explained(self, address: int, length: int, doing: str) -> Iterator[None]:

@@ -135,7 +135,7 @@ def build_version_answer(
 # Parsing -------------------------------------------------------------------
 
 
-def _parse(struct: Any, size: int, data: bytes, what: str) -> Any:
+def _parse(struct: Any, size: int, data: bytes | bytearray, what: str) -> Any:
     """Parse exactly ``size`` bytes as ``struct`` or raise a ProtocolError naming ``what``."""
     if len(data) != size:
         raise ProtocolError(
@@ -151,7 +151,7 @@ def _parse(struct: Any, size: int, data: bytes, what: str) -> Any:
         ) from None
 
 
-def parse_usb_request(data: bytes) -> Any:
+def parse_usb_request(data: bytes | bytearray) -> Any:
     request = _parse(UsbRequest, USB_REQUEST_SIZE, data, "USB request")
     if request.length != request.length_again:
         raise ProtocolError(
@@ -160,7 +160,7 @@ def parse_usb_request(data: bytes) -> Any:
     return request
 
 
-def check_usb_response(data: bytes) -> None:
+def check_usb_response(data: bytes | bytearray) -> None:
     """A USB-layer response must say AWUS with status 0."""
     response = _parse(UsbResponse, USB_RESPONSE_SIZE, data, "USB response (AWUS)")
     if response.status != 0:
@@ -170,11 +170,11 @@ def check_usb_response(data: bytes) -> None:
         )
 
 
-def parse_fel_message(data: bytes) -> Any:
+def parse_fel_message(data: bytes | bytearray) -> Any:
     return _parse(FelMessage, FEL_MESSAGE_SIZE, data, "FEL message")
 
 
-def check_fel_status(data: bytes, command: str) -> None:
+def check_fel_status(data: bytes | bytearray, command: str) -> None:
     """The 8-byte status after every FEL command must carry the 0xffff mark and state 0."""
     status = _parse(FelStatus, FEL_STATUS_SIZE, data, f"FEL status after {command}")
     if status.state != 0:
@@ -184,7 +184,7 @@ def check_fel_status(data: bytes, command: str) -> None:
         )
 
 
-def parse_version_answer(data: bytes) -> FelVersion:
+def parse_version_answer(data: bytes | bytearray) -> FelVersion:
     answer = _parse(FelVersionAnswer, FEL_VERSION_SIZE, data, "FEL VERSION answer (AWUSBFEX)")
     return FelVersion(
         soc_id=(answer.soc_word >> 8) & 0xFFFF,

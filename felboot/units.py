@@ -10,17 +10,22 @@ import re
 from felboot.errors import UsageError
 
 _SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-_NUMBER = re.compile(r"(0x[0-9a-f]+|0b[01]+|[0-9]+)([kmg]?)(?:i?b)?", re.IGNORECASE)
+# Suffixes go with decimal numbers only: "0xfg" is a typo, not 15 GiB.
+_HEX = re.compile(r"0x[0-9a-f]+", re.IGNORECASE)
+_DECIMAL = re.compile(r"([0-9]+)(?:([kmg])(?:i?b)?)?", re.IGNORECASE)
 
 
 def parse_number(text: str, what: str = "number") -> int:
-    """An int from "0x..", decimal, or a K/M/G suffix (powers of 1024; KiB/MB spellings too)."""
-    match = _NUMBER.fullmatch(text.strip().replace("_", ""))
+    """An int from "0x..", decimal, or decimal with K/M/G (powers of 1024; KiB/MB spellings too)."""
+    cleaned = text.strip().replace("_", "")
+    if _HEX.fullmatch(cleaned):
+        return int(cleaned, 16)
+    match = _DECIMAL.fullmatch(cleaned)
     if match is None:
         raise UsageError(
             f"cannot read {what} {text!r}: write it as 0x7ea00000, 4096, 64K, 512M or 1G"
         )
-    return int(match.group(1), 0) * _SUFFIXES[match.group(2).upper()]
+    return int(match.group(1)) * _SUFFIXES[(match.group(2) or "").upper()]
 
 
 def format_size(size: int) -> str:

@@ -1,0 +1,323 @@
+"""Command line: argument parsing and printing only.
+
+Every command handler takes the parsed arguments and returns an exit code.
+FelbootError is turned into one line on stderr and the error's exit code; any
+other exception is a bug and says so (``--debug`` shows the traceback).
+Heavy modules (pyusb, unicorn, tqdm, construct users) are imported inside the
+handlers so that ``felboot --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from felboot import __version__
+from felboot.errors import FelbootError, UsageError
+from felboot.units import parse_number
+
+if TYPE_CHECKING:
+    from felboot.fel import FelDevice
+
+log = logging.getLogger("felboot")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+# Helpers shared by handlers -------------------------------------------------
+
+
+def read_input_file(path: str, what: str = "file") -> bytes:
+    """Read a user-named file, or raise a UsageError that names it."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path} is a directory: name a file") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path}: {error.strerror}") from None
+
+
+def write_output_file(path: str, data: bytes | bytearray) -> None:
+    try:
+        if path == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            Path(path).write_bytes(data)
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}") from None
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """Print a result: JSON with --json, else the human text."""
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(text)
+
+
+@contextmanager
+def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
+    """The FelDevice selected by --device/--wait/--record, closed afterwards."""
+    from felboot.devices import open_transport
+    from felboot.fel import FelDevice
+
+    record = Path(args.record) if args.record else None
+    transport = open_transport(args.device, wait=args.wait, record=record)
+    try:
+        yield FelDevice(transport)
+    finally:
+        transport.close()
+
+
+def format_sid(sid: bytes) -> str:
+    """SID as sunxi-fel prints it: four little-endian words, "%08x:%08x:%08x:%08x"."""
+    words = [int.from_bytes(sid[i : i + 4], "little") for i in range(0, len(sid), 4)]
+    return ":".join(f"{word:08x}" for word in words)
+
+
+def hexdump_lines(address: int, data: bytes | bytearray) -> Iterator[str]:
+    for offset in range(0, len(data), 16):
+        row = data[offset : offset + 16]
+        hex_part = " ".join(f"{byte:02x}" for byte in row).ljust(47)
+        text = "".join(chr(byte) if 0x20 <= byte < 0x7F else "." for byte in row)
+        yield f"{address + offset:08x}: {hex_part}  {text}"
+
+
+# Everyday FEL commands ---------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from felboot.devices import list_devices
+
+    listings = list_devices()
+    if args.json:
+        print(json.dumps([listing.to_dict() for listing in listings], indent=2))
+    elif not listings:
+        print("no Allwinner board in FEL mode found (USB 1f3a:efe8)")
+    else:
+        for listing in listings:
+            print(listing.summary())
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from felboot.soc import soc_label
+
+    with open_device(args) as device:
+        version = device.version()
+    data = {
+        "device": device.transport.description,
+        "soc": soc_label(version.soc_id),
+        "soc_id": version.soc_id,
+        "firmware": version.firmware,
+        "protocol": version.protocol,
+        "scratchpad": version.scratchpad,
+    }
+    text = (
+        f"{data['soc']} (SoC id 0x{version.soc_id:04x}) on {data['device']}: "
+        f"FEL protocol {version.protocol}, firmware {version.firmware}, "
+        f"scratchpad 0x{version.scratchpad:x}"
+    )
+    emit(args, data, text)
+    return 0
+
+
+def cmd_sid(args: argparse.Namespace) -> int:
+    with open_device(args) as device:
+        sid = format_sid(device.sid())
+    emit(args, {"sid": sid}, sid)
+    return 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from felboot.progress import progress_bar
+
+    address = parse_number(args.address, "address")
+    length = parse_number(args.length, "length")
+    with open_device(args) as device, progress_bar(length, "read", args.quiet) as progress:
+        data = device.read(address, length, progress)
+    write_output_file(args.file, data)
+    return 0
+
+
+def parse_address_file_pairs(words: Sequence[str]) -> list[tuple[int, str, bytes]]:
+    """ADDR FILE [ADDR FILE ...] -> (address, name, contents), all read before any transfer."""
+    if len(words) % 2:
+        raise UsageError(
+            f"'{words[-1]}' has no partner: give address and file in pairs, e.g. 0x2000 spl.bin"
+        )
+    pairs = []
+    for address_text, name in zip(words[0::2], words[1::2], strict=True):
+        address = parse_number(address_text, "address")
+        pairs.append((address, name, read_input_file(name)))
+    return pairs
+
+
+def cmd_write(args: argparse.Namespace) -> int:
+    from felboot.fel import check_range
+    from felboot.progress import progress_bar
+
+    pairs = parse_address_file_pairs(args.pairs)
+    for address, _name, data in pairs:
+        check_range(address, len(data))
+    total = sum(len(data) for _, _, data in pairs)
+    with open_device(args) as device:
+        for address, _name, data in pairs:  # refuse every unsafe range before sending any
+            device.refuse_rom_state(address, len(data))
+        with progress_bar(total, "write", args.quiet) as progress:
+            for address, name, data in pairs:
+                log.info("writing %s (%d bytes) to 0x%08x", name, len(data), address)
+                device.write(address, data, progress)
+    return 0
+
+
+def cmd_hexdump(args: argparse.Namespace) -> int:
+    address = parse_number(args.address, "address")
+    length = parse_number(args.length, "length")
+    with open_device(args) as device:
+        data = device.read(address, length)
+    for line in hexdump_lines(address, data):
+        print(line)
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    address = parse_number(args.address, "address")
+    with open_device(args) as device:
+        device.execute(address)
+    return 0
+
+
+def cmd_readl(args: argparse.Namespace) -> int:
+    address = parse_number(args.address, "address")
+    with open_device(args) as device:
+        value = device.readl(address)
+    emit(args, {"address": address, "value": value}, f"0x{value:08x}")
+    return 0
+
+
+def cmd_writel(args: argparse.Namespace) -> int:
+    address = parse_number(args.address, "address")
+    value = parse_number(args.value, "value")
+    if value >= 1 << 32:
+        raise UsageError(f"value {args.value} does not fit in 32 bits")
+    with open_device(args) as device:
+        device.writel(address, value)
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    with open_device(args) as device:
+        device.reset()
+    print("reset requested through the watchdog: the board reboots from its boot media")
+    return 0
+
+
+# Parser ------------------------------------------------------------------------
+
+
+def _add(
+    subparsers: Any, name: str, handler: Handler, help_text: str, description: str = ""
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help_text, description=description or help_text
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="felboot",
+        description="Boot Allwinner (sunxi) boards over USB FEL: SPL, U-Boot, Xen and dom0.",
+        epilog="Numbers accept 0x.., decimal and K/M/G suffixes (0x7ea00000, 4096, 64K, 1G).",
+    )
+    parser.add_argument("--version", action="version", version=f"felboot {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument(
+        "--device",
+        default="usb",
+        metavar="SPEC",
+        help="usb (default: the only FEL board), usb:BUS:ADDR, usb:port=1-1.2, usb:sid=HEX, "
+        "sim[:soc=a20,dram=1G] (built-in device model), replay:FILE (a recorded transcript)",
+    )
+    parser.add_argument(
+        "--wait",
+        nargs="?",
+        type=float,
+        const=float("inf"),
+        default=None,
+        metavar="SECONDS",
+        help="wait for the board to appear (press the FEL button now); no value: wait forever",
+    )
+    parser.add_argument(
+        "--record", metavar="FILE", help="record every USB transfer of this run to FILE"
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    _add(sub, "list", cmd_list, "list boards in FEL mode (bus:addr, port, SoC, SID)")
+    _add(sub, "version", cmd_version, "show the SoC and boot ROM version")
+    _add(sub, "sid", cmd_sid, "show the SoC's unique id (SID e-fuses)")
+    p = _add(sub, "read", cmd_read, "read memory to a file ('-' for stdout)")
+    p.add_argument("address")
+    p.add_argument("length")
+    p.add_argument("file")
+    p = _add(sub, "write", cmd_write, "write files to memory (one progress bar for all)")
+    p.add_argument("pairs", nargs="+", metavar="ADDR FILE", help="address and file, repeated")
+    p = _add(sub, "hexdump", cmd_hexdump, "print memory as a hex dump")
+    p.add_argument("address")
+    p.add_argument("length")
+    p = _add(sub, "exec", cmd_exec, "call ARM code at ADDR (it must return with bx lr)")
+    p.add_argument("address")
+    p = _add(sub, "readl", cmd_readl, "read a 32-bit register")
+    p.add_argument("address")
+    p = _add(sub, "writel", cmd_writel, "write a 32-bit register")
+    p.add_argument("address")
+    p.add_argument("value")
+    _add(sub, "reset", cmd_reset, "reset the board through the watchdog")
+    return parser
+
+
+def configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    configure_logging(args.verbose)
+    try:
+        return int(args.handler(args))
+    except FelbootError as error:
+        if args.debug:
+            raise
+        print(f"felboot: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("felboot: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug: say so in one line, traceback only on request
+        if args.debug:
+            raise
+        print(
+            f"felboot: internal error ({type(error).__name__}: {error}); this is a bug: "
+            "rerun with --debug and report the traceback",
+            file=sys.stderr,
+        )
+        return 70

@@ -1,0 +1,97 @@
+import pytest
+
+from felboot import protocol
+from felboot.errors import DeviceTimeout, ProtocolError, UnsafeWrite, UsageError
+from felboot.fel import FelDevice, check_range
+from felboot.transport import MAX_BULK_TRANSFER
+from tests.scripted import OK_RESPONSE, OK_STATUS, ScriptedTransport, version_answers, write_answers
+
+
+def a20_device(*answers):
+    transport = ScriptedTransport([*version_answers(), *answers])
+    device = FelDevice(transport)
+    device.version()
+    transport.sent.clear()
+    return device, transport
+
+
+def test_version_sends_one_fel_message_and_reads_status():
+    transport = ScriptedTransport(version_answers())
+    version = FelDevice(transport).version()
+    assert version.soc_id == 0x1651
+    # OUT: request + message, request for the 32-byte answer, request for the status
+    assert transport.sent[1] == protocol.build_fel_message(protocol.FEL_VERSION)
+    assert len(transport.sent) == 4
+
+
+def test_write_is_one_fel_request_split_into_512k_bulk_transfers():
+    device, transport = a20_device(*write_answers())
+    payload = bytes(range(256)) * (5 * 1024 * 5)  # 6.25 MiB -> 13 transfers
+    seen = []
+    device.write(0x40000000, payload, progress=seen.append)
+    messages = [s for s in transport.sent if len(s) == 16]
+    assert messages == [protocol.build_fel_message(protocol.FEL_WRITE, 0x40000000, len(payload))]
+    data_transfers = [s for s in transport.sent if len(s) > 32]
+    assert all(len(chunk) <= MAX_BULK_TRANSFER for chunk in data_transfers)
+    assert b"".join(data_transfers) == payload
+    assert sum(seen) == len(payload) and len(seen) == 13
+    # the data phase is announced once, with the whole length
+    announced = protocol.parse_usb_request(transport.sent[2])
+    assert announced.length == len(payload)
+
+
+def test_read_collects_chunks():
+    data = bytes(range(200))
+    device, _ = a20_device(OK_RESPONSE, data[:100], data[100:], OK_RESPONSE, OK_STATUS, OK_RESPONSE)
+    assert device.read(0x2000, 200) == data
+
+
+def test_read_refuses_extra_bytes():
+    device, _ = a20_device(OK_RESPONSE, bytes(12))
+    with pytest.raises(ProtocolError, match="12 bytes where 8 were asked"):
+        device.read(0x2000, 8)
+
+
+def test_write_over_rom_state_is_refused_before_anything_is_sent():
+    device, transport = a20_device()
+    with pytest.raises(UnsafeWrite, match=r"0x00007c00-0x00007fff.*A20 boot ROM"):
+        device.write(0x7000, bytes(0x1000))
+    assert transport.sent == []
+
+
+def test_range_past_4g_is_refused():
+    with pytest.raises(UsageError, match="0xfffffff0 \\+ 0x20 bytes runs past 4 GiB"):
+        check_range(0xFFFFFFF0, 0x20)
+
+
+def test_timeout_in_dram_explains_the_spl():
+    device, _ = a20_device(OK_RESPONSE, DeviceTimeout("no answer"))
+    with pytest.raises(DeviceTimeout, match="0x42000000 in DRAM.*felboot spl"):
+        device.write(0x42000000, b"1234")
+
+
+def test_timeout_in_sram_is_not_blamed_on_dram():
+    device, _ = a20_device(OK_RESPONSE, DeviceTimeout("no answer"))
+    with pytest.raises(DeviceTimeout, match="^no answer$"):
+        device.write(0x2000, b"1234")
+
+
+def test_exec_that_never_returns_says_so():
+    device, _ = a20_device(OK_RESPONSE, DeviceTimeout("no answer"))
+    with pytest.raises(DeviceTimeout, match="code at 0x00002000 did not return"):
+        device.execute(0x2000)
+
+
+def test_fel_error_state_is_reported():
+    device, _ = a20_device(
+        OK_RESPONSE, OK_RESPONSE, protocol.build_fel_status(state=2), OK_RESPONSE
+    )
+    with pytest.raises(ProtocolError, match="refused WRITE at 0x00002000"):
+        device.write(0x2000, b"abcd")
+
+
+def test_unknown_soc_still_reads_and_writes():
+    transport = ScriptedTransport([*version_answers(soc_id=0x1999), *write_answers()])
+    device = FelDevice(transport)
+    assert device.soc is None
+    device.write(0x7C00, b"abcd")  # no table: nothing to refuse
