@@ -14,12 +14,32 @@ bulk transfers: fewer round trips than many small FEL commands.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from felboot import protocol
-from felboot.errors import DeviceTimeout, ProtocolError, UnsafeWrite, UsageError
+from felboot.errors import (
+    DeviceError,
+    DeviceGone,
+    DeviceTimeout,
+    ProtocolError,
+    UnsafeWrite,
+    UsageError,
+)
 from felboot.soc import SocInfo, soc_by_id
+from felboot.thunks import ThunkPayload
+from felboot.thunks.registers import (
+    SID_WORDS,
+    build_readl,
+    build_sid_registers,
+    build_writel,
+    max_readl_words,
+    max_writel_pairs,
+    parse_readl_result,
+    parse_sid_result,
+    scratch_room,
+    sid_bytes,
+)
 from felboot.transport import MAX_BULK_TRANSFER, Transport
 
 log = logging.getLogger(__name__)
@@ -182,6 +202,108 @@ class FelDevice:
                     "'felboot spl FILE' (or 'felboot uboot') first"
                 ) from None
             raise
+
+    # Registers, SID and reset (through thunks in the scratch area) -------------
+
+    def readl(self, address: int) -> int:
+        """Read the 32-bit register at ``address`` (one aligned load on the device)."""
+        return self.read_words([address])[0]
+
+    def read_words(self, addresses: Sequence[int]) -> list[int]:
+        """Read one 32-bit word from each address: one upload, EXEC and READ per batch."""
+        if not addresses:
+            return []
+        for address in addresses:
+            check_range(address, 4)
+        soc, room = self._thunk_scratch("read registers")
+        per_batch = max_readl_words(room)
+        words: list[int] = []
+        for first in range(0, len(addresses), per_batch):
+            batch = addresses[first : first + per_batch]
+            result = self._run_thunk(soc, build_readl(batch))
+            words += parse_readl_result(result, len(batch))
+        return words
+
+    def writel(self, address: int, value: int) -> None:
+        """Store ``value`` in the 32-bit register at ``address``."""
+        self.write_words([(address, value)])
+
+    def write_words(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Store each (address, value) pair, in order, as one 32-bit store per pair."""
+        if not pairs:
+            return
+        for address, _ in pairs:
+            check_range(address, 4)
+            self.refuse_rom_state(address, 4)
+        soc, room = self._thunk_scratch("write registers")
+        per_batch = max_writel_pairs(room)
+        for first in range(0, len(pairs), per_batch):
+            self._run_thunk(soc, build_writel(pairs[first : first + per_batch]))
+
+    def sid(self) -> bytes:
+        """The 16-byte SID (e-fuse chip id): four little-endian words, first word first."""
+        soc, _ = self._thunk_scratch("read the SID")
+        if soc.sid_base is None:
+            raise DeviceError(
+                f"the {soc.name} has no SID felboot knows how to read: "
+                "tell boards apart by their USB port instead"
+            )
+        if not soc.sid_needs_registers:
+            first = soc.sid_base + soc.sid_offset
+            return sid_bytes(self.read_words([first + 4 * i for i in range(SID_WORDS)]))
+        payload = build_sid_registers(soc.sid_base, SID_WORDS)
+        readout = parse_sid_result(self._run_thunk(soc, payload), SID_WORDS)
+        if readout.timed_out:
+            raise DeviceError(
+                f"the {soc.name} SID controller at 0x{soc.sid_base:08x} never finished reading "
+                f"e-fuse word 0x{4 * len(readout.words):02x} (SID_PRCTL stayed busy): "
+                "power-cycle the board into FEL and retry"
+            )
+        return sid_bytes(readout.words)
+
+    def reset(self) -> None:
+        """Reset the SoC through its watchdog; the board leaves FEL.
+
+        The watchdog fires while (or soon after) the writel thunk runs, so the
+        ROM may never send the EXEC's status: the USB device vanishes first. A
+        time-out or disappearance AFTER the write went out is therefore the
+        expected outcome, not a failure. This FelDevice is useless afterwards.
+        """
+        soc, _ = self._thunk_scratch("reset the board")
+        if soc.watchdog is None:
+            raise DeviceError(
+                f"the {soc.name} has no watchdog felboot knows of: power-cycle the board instead"
+            )
+        payload = build_writel([(soc.watchdog.register, soc.watchdog.value)])
+        self.write(soc.scratch_addr, payload.data)
+        try:
+            self.execute(soc.scratch_addr)
+        except (DeviceTimeout, DeviceGone) as exc:
+            log.info("no EXEC status after the watchdog write, as expected on reset: %s", exc)
+
+    def _thunk_scratch(self, doing: str) -> tuple[SocInfo, int]:
+        """The SoC record and the bytes usable for thunks at its scratch address."""
+        soc = self.soc
+        if soc is None:
+            raise DeviceError(
+                f"unknown SoC 0x{self.version().soc_id:04x}: register access needs the SoC's "
+                "scratch address; only read/write/exec work"
+            )
+        room = scratch_room(soc)
+        if room == 0:
+            raise DeviceError(
+                f"cannot {doing} on the {soc.name}: its scratch address 0x{soc.scratch_addr:x} "
+                "lies in SRAM the boot ROM keeps state in; felboot has no safe place for the thunk"
+            )
+        return soc, room
+
+    def _run_thunk(self, soc: SocInfo, payload: ThunkPayload) -> bytes:
+        """Upload ``payload`` to the scratch address, call it, and read back its results."""
+        self.write(soc.scratch_addr, payload.data)
+        self.execute(soc.scratch_addr)
+        if payload.result_size == 0:
+            return b""
+        return bytes(self.read(soc.scratch_addr + payload.result_offset, payload.result_size))
 
 
 def iter_chunks(data: bytes | bytearray | memoryview, size: int) -> Iterator[memoryview]:
