@@ -78,12 +78,6 @@ def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
         transport.close()
 
 
-def format_sid(sid: bytes) -> str:
-    """SID as sunxi-fel prints it: four little-endian words, "%08x:%08x:%08x:%08x"."""
-    words = [int.from_bytes(sid[i : i + 4], "little") for i in range(0, len(sid), 4)]
-    return ":".join(f"{word:08x}" for word in words)
-
-
 def hexdump_lines(address: int, data: bytes | bytearray) -> Iterator[str]:
     for offset in range(0, len(data), 16):
         row = data[offset : offset + 16]
@@ -132,6 +126,8 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_sid(args: argparse.Namespace) -> int:
+    from felboot.thunks.registers import format_sid
+
     with open_device(args) as device:
         sid = format_sid(device.sid())
     emit(args, {"sid": sid}, sid)

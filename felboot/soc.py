@@ -53,10 +53,14 @@ class SocInfo:
     needs_l2_enable: bool = False
     needs_icache_fix: bool = False
     aliases: tuple[str, ...] = field(default=())
+    # Set where the ROM's live state is narrower than the swap buffers (see _SCRATCH_IN_IRQ_STACK).
+    rom_state: tuple[tuple[int, int], ...] | None = None
 
     @property
     def rom_state_ranges(self) -> tuple[tuple[int, int], ...]:
-        """[start, end) ranges of SRAM the ROM relies on while in FEL."""
+        """[start, end) ranges of SRAM the ROM relies on while in FEL: writing them kills FEL."""
+        if self.rom_state is not None:
+            return self.rom_state
         return tuple((b.rom, b.rom_end) for b in self.swap_buffers)
 
     @property
@@ -102,6 +106,21 @@ _F1C100S_SWAP = (
     SwapBuffer(0x7C00, 0xA800, 0x0400),
 )
 
+# On V536/V831/V853/R528/H616 (IRQ stack 0x21000-0x21FFF) and R329 (0x101000-0x1013FF) the
+# scratch address is the bottom of the IRQ stack buffer. The stack grows down from the top
+# and FEL takes no interrupts, so sunxi-tools runs its thunks at that bottom. We allow the
+# same bottom (1 KiB, 512 bytes on R329 whose buffer is 1 KiB) and keep the rest protected;
+# the whole buffer is still swapped around the SPL.
+def _above_scratch(buffers: tuple[SwapBuffer, ...], room: int) -> tuple[tuple[int, int], ...]:
+    first, *rest = buffers
+    return ((first.rom + room, first.rom_end), *((b.rom, b.rom_end) for b in rest))
+
+
+_V831_ROM_STATE = _above_scratch(_V831_SWAP, 0x400)
+_H616_ROM_STATE = _above_scratch(_H616_SWAP, 0x400)
+_R329_ROM_STATE = _above_scratch(_R329_SWAP, 0x200)
+
+
 _WD_A10 = Watchdog(0x01C20C94, 3)
 _WD_H3 = Watchdog(0x01C20CB8, 1)
 _WD_A80 = Watchdog(0x06000CB8, 1)
@@ -145,19 +164,25 @@ SOCS: tuple[SocInfo, ...] = (
             spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, rvbar_reg=0x09010040,
             smc_probe_addr=0x100004),
     SocInfo(0x1816, "V536", 0x21000, 0x2A200, 0x200, _V831_SWAP, 228 * KiB, _WD_H6,
-            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200),
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200,
+            rom_state=_V831_ROM_STATE),
     SocInfo(0x1817, "V831", 0x21000, 0x2A200, 0x200, _V831_SWAP, 228 * KiB, _WD_H6,
-            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200),
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200,
+            rom_state=_V831_ROM_STATE),
     SocInfo(0x1823, "H616", 0x21000, 0x53A00, 0x200, _H616_SWAP, 207 * KiB, _WD_H6,
-            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, rvbar_reg=0x09010040),
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, rvbar_reg=0x09010040,
+            rom_state=_H616_ROM_STATE),
     SocInfo(0x1851, "R329", 0x101000, 0x13BA00, 0x200, _R329_SWAP, 1856 * KiB, _WD_H6,
             spl_addr=0x100000, sid_base=0x03006000, sid_offset=0x200,
-            rvbar_reg=0x08100040, mmu_tt_addr=0x130000),
+            rvbar_reg=0x08100040, mmu_tt_addr=0x130000,
+            rom_state=_R329_ROM_STATE),
     SocInfo(0x1886, "V853", 0x21000, 0x3A200, 0x200, _V831_SWAP, 132 * KiB, _WD_V853,
-            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, needs_icache_fix=True),
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, needs_icache_fix=True,
+            rom_state=_V831_ROM_STATE),
     SocInfo(0x1859, "R528", 0x21000, 0x3A200, 0x200, _V831_SWAP, 160 * KiB, _WD_V853,
             spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, needs_icache_fix=True,
-            aliases=("D1", "D1s", "T113-S3")),
+            aliases=("D1", "D1s", "T113-S3"),
+            rom_state=_V831_ROM_STATE),
     SocInfo(0x1721, "V5", 0x21000, 0x42200, 0x200, _H6_SWAP, 136 * KiB, _WD_H6,
             spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200),
 )  # fmt: skip

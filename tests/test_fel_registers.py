@@ -147,10 +147,11 @@ def test_unknown_soc_has_no_register_access():
     assert transport.sent == []
 
 
-def test_soc_whose_scratch_lies_in_rom_state_is_refused():
-    device, _ = device_for(soc_by_name("H616").soc_id)
-    with pytest.raises(DeviceError, match=r"H616: its scratch address 0x21000"):
-        device.writel(0x03009000, 1)
+def test_irq_stack_above_the_scratch_room_stays_protected():
+    device, transport = device_for(soc_by_name("H616").soc_id)
+    with pytest.raises(UnsafeWrite, match=r"0x00021400-0x00021fff.*H616 boot ROM"):
+        device.write(0x21000, bytes(0x800))
+    assert transport.sent == []
 
 
 # writel / write_words ---------------------------------------------------------------------------

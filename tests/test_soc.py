@@ -43,3 +43,11 @@ def test_swap_buffers_do_not_overlap_thunk_or_each_other(soc):
 def test_unknown_id_label():
     assert soc_label(0x1234) == "unknown SoC 0x1234"
     assert soc_by_name("H2+") is soc_by_id(0x1680)
+
+
+@pytest.mark.parametrize("soc", SOCS, ids=lambda soc: soc.name)
+def test_scratch_area_is_writable(soc):
+    """Thunks run at scratch_addr: it must lie outside the ROM's live state on every SoC."""
+    for start, end in soc.rom_state_ranges:
+        assert start < end
+        assert not start <= soc.scratch_addr < end

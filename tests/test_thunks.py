@@ -139,8 +139,8 @@ def test_shipped_words_are_what_the_assembler_makes(thunk: Thunk, tmp_path):
     assert binary.read_bytes() == thunk.code
 
 
-def test_every_source_is_shipped_and_every_shipped_thunk_has_a_source():
-    assert {path.stem for path in SOURCE_DIR.glob("*.S")} == set(THUNKS)
+def test_every_register_thunk_has_a_source():
+    assert set(THUNKS) <= {path.stem for path in SOURCE_DIR.glob("*.S")}
     for thunk in THUNKS.values():
         text = thunk.source.read_text()
         assert "Calling convention" in text and "bx\tlr" in text
@@ -387,7 +387,8 @@ def test_sid_bytes_and_text_follow_sunxi_fel():
 def test_scratch_room_stops_below_the_rom_state():
     assert scratch_room(A20) == MAX_SCRATCH_ROOM  # 0x1000..0x1c00: the IRQ stack starts there
     assert scratch_room(soc_by_name("A31")) == 0x800  # ROM state from 0x1800
-    assert scratch_room(soc_by_name("H616")) == 0  # scratch inside ROM state: no room
+    # scratch at the bottom of the IRQ stack buffer: the 1 KiB the table leaves free
+    assert scratch_room(soc_by_name("H616")) == 0x400
 
 
 @pytest.mark.parametrize("soc", [*SOCS, GENERIC], ids=lambda s: s.name)
