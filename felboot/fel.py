@@ -220,7 +220,8 @@ class FelDevice:
         words: list[int] = []
         for first in range(0, len(addresses), per_batch):
             batch = addresses[first : first + per_batch]
-            result = self._run_thunk(soc, build_readl(batch))
+            with self._dram_hang_explained(max(batch), 4, "reading"):
+                result = self._run_thunk(soc, build_readl(batch))
             words += parse_readl_result(result, len(batch))
         return words
 
@@ -238,7 +239,9 @@ class FelDevice:
         soc, room = self._thunk_scratch("write registers")
         per_batch = max_writel_pairs(room)
         for first in range(0, len(pairs), per_batch):
-            self._run_thunk(soc, build_writel(pairs[first : first + per_batch]))
+            batch = pairs[first : first + per_batch]
+            with self._dram_hang_explained(max(address for address, _ in batch), 4, "writing"):
+                self._run_thunk(soc, build_writel(batch))
 
     def sid(self) -> bytes:
         """The 16-byte SID (e-fuse chip id): four little-endian words, first word first."""

@@ -95,3 +95,9 @@ def test_unknown_soc_still_reads_and_writes():
     device = FelDevice(transport)
     assert device.soc is None
     device.write(0x7C00, b"abcd")  # no table: nothing to refuse
+
+
+def test_register_read_of_dram_before_spl_blames_dram():
+    device, _ = a20_device(*write_answers(), OK_RESPONSE, DeviceTimeout("no answer"))
+    with pytest.raises(DeviceTimeout, match=r"0x40000000 in DRAM.*felboot spl"):
+        device.readl(0x40000000)
