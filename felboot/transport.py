@@ -8,6 +8,7 @@ and nowhere else.
 
 from __future__ import annotations
 
+import array
 import errno
 import logging
 from abc import ABC, abstractmethod
@@ -323,9 +324,12 @@ class UsbTransport(Transport):
 
         size = len(data)
         what = f"bulk OUT of {size} bytes"
+        # pyusb copies anything but an array('B') element by element: hand it one.
+        buffer = array.array("B")
+        buffer.frombytes(data)
         try:
             written = self._device.write(
-                self._endpoints.out_address, data, timeout=transfer_timeout_ms(size)
+                self._endpoints.out_address, buffer, timeout=transfer_timeout_ms(size)
             )
         except usb.core.USBError as error:
             raise map_usb_error(error, self.description, what) from error
@@ -344,7 +348,7 @@ class UsbTransport(Transport):
             )
         except usb.core.USBError as error:
             raise map_usb_error(error, self.description, f"bulk IN of {length} bytes") from error
-        return bytes(data)
+        return bytes(data.tobytes())
 
     def close(self) -> None:
         if self._closed:
