@@ -69,11 +69,17 @@ def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
     """The FelDevice selected by --device/--wait/--record, closed afterwards."""
     from felboot.devices import open_transport
     from felboot.fel import FelDevice
+    from felboot.transcript import ReplayTransport
 
     record = Path(args.record) if args.record else None
+    if args.wait and not args.quiet:
+        limit = "" if args.wait == float("inf") else f" (up to {args.wait:g} s)"
+        print(f"waiting for a board in FEL mode{limit}: press its FEL button now", file=sys.stderr)
     transport = open_transport(args.device, wait=args.wait, record=record)
     try:
         yield FelDevice(transport)
+        if isinstance(transport, ReplayTransport):
+            transport.finish()  # a replay that stops short of its transcript diverged too
     finally:
         transport.close()
 
@@ -90,13 +96,13 @@ def hexdump_lines(address: int, data: bytes | bytearray) -> Iterator[str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from felboot.devices import list_devices
+    from felboot.devices import NO_DEVICE, list_devices
 
     listings = list_devices()
     if args.json:
         print(json.dumps([listing.to_dict() for listing in listings], indent=2))
     elif not listings:
-        print("no Allwinner board in FEL mode found (USB 1f3a:efe8)")
+        print(NO_DEVICE)
     else:
         for listing in listings:
             print(listing.summary())
@@ -126,7 +132,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_sid(args: argparse.Namespace) -> int:
-    from felboot.thunks.registers import format_sid
+    from felboot.devices import format_sid
 
     with open_device(args) as device:
         sid = format_sid(device.sid())
