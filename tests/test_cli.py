@@ -1,0 +1,84 @@
+"""The command line's contract: results on stdout, one error line on stderr, exit codes."""
+
+import subprocess
+import sys
+
+import pytest
+
+from felboot.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("felboot: error: ")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_unparseable_address(capsys):
+    code, _, err = run(capsys, "--device", "sim", "hexdump", "0xZZ", "16")
+    assert_one_line_error(code, err, "'0xZZ'", "0x7ea00000")
+
+
+def test_missing_file_is_named_before_any_device_is_opened(capsys, tmp_path):
+    missing = tmp_path / "nope.bin"
+    code, _, err = run(capsys, "--device", "usb:9:9", "write", "0x2000", str(missing))
+    assert_one_line_error(code, err, str(missing), "no such file")
+
+
+def test_odd_write_arguments(capsys, tmp_path):
+    code, _, err = run(capsys, "write", "0x2000")
+    assert_one_line_error(code, err, "'0x2000' has no partner")
+
+
+def test_range_wrapping_past_4g(capsys, tmp_path):
+    blob = tmp_path / "blob"
+    blob.write_bytes(bytes(64))
+    code, _, err = run(capsys, "write", "0xffffffe0", str(blob))
+    assert_one_line_error(code, err, "0xffffffe0", "past 4 GiB")
+
+
+def test_unknown_device_spec(capsys):
+    code, _, err = run(capsys, "--device", "bluetooth", "version")
+    assert_one_line_error(code, err, "bluetooth")
+
+
+def test_no_board_says_how_to_enter_fel(capsys):
+    code, _, err = run(capsys, "--device", "usb", "version")
+    assert_one_line_error(code, err, "FEL")
+
+
+def test_writel_value_too_wide(capsys):
+    code, _, err = run(capsys, "--device", "sim", "writel", "0x01c20c94", "0x100000000")
+    assert_one_line_error(code, err, "0x100000000", "32 bits")
+
+
+def test_no_command_prints_help(capsys):
+    code, out, _ = run(capsys)
+    assert code == 2 and "commands" in out
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["write", "--help"]])
+def test_help_runs_in_a_fresh_interpreter(argv):
+    result = subprocess.run(
+        [sys.executable, "-m", "felboot", *argv], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and "usage: felboot" in result.stdout
+
+
+def test_help_does_not_import_heavy_modules():
+    code = (
+        "import sys; from felboot.cli import build_parser; build_parser(); "
+        "heavy = {'usb', 'unicorn', 'tqdm', 'construct'} & set(sys.modules); print(sorted(heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]"
