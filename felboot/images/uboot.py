@@ -38,7 +38,7 @@ MIN_MAIN_OFFSET = 0x8000
 LeadingMagic = cs.Int32ub
 
 # Device-tree name prefixes -> SoC names that felboot.soc.soc_by_name knows.
-_SOC_BY_DT_PREFIX = (
+SOC_BY_DT_PREFIX = (
     ("suniv-f1c100s", "F1C100s"),
     ("sun4i-a10", "A10"),
     ("sun5i-a10s", "A10s"),
@@ -192,7 +192,7 @@ def load_uboot(paths: Sequence[Path]) -> UBootBundle:
 def soc_from_dt_name(dt_name: str) -> str | None:
     """ "sun7i-a20-cubietruck" -> "A20"; None for a name felboot cannot place."""
     name = dt_name.lower().rsplit("/", 1)[-1]
-    for prefix, soc in _SOC_BY_DT_PREFIX:
+    for prefix, soc in SOC_BY_DT_PREFIX:
         if name.startswith(prefix) and _WORD_END.match(name, len(prefix)):
             return soc
     return None
