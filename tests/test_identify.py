@@ -1,0 +1,209 @@
+"""describe_file: what `felboot inspect` shows for each kind of file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import fdt
+import pytest
+
+from felboot.errors import UsageError
+from felboot.images import identify
+from felboot.images.identify import describe_bytes, describe_file
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "fixtures" / "images"
+
+
+def generator() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("make_images", ROOT / "fixtures/make_images.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_images = generator()
+
+
+def describe(name: str) -> dict[str, Any]:
+    info = describe_file(IMAGES / name)
+    json.dumps(info)  # everything must serialise for --json
+    assert info["path"] == str(IMAGES / name)
+    assert info["size"] == (IMAGES / name).stat().st_size
+    return info
+
+
+def test_spl() -> None:
+    info = describe("spl-v3-a64.bin")
+    assert info["kind"] == "spl"
+    assert info["problems"] == []
+    assert info["spl"] == {
+        "length": 4096,
+        "checksum": info["spl"]["checksum"],
+        "checksum_ok": True,
+        "spl_version": "0.3",
+        "dt_name": "sun50i-a64-pine64-plus",
+        "soc": "A64",
+        "dram_size_mib": 2048,
+        "has_fel_script_fields": True,
+    }
+    assert info["spl"]["checksum"].startswith("0x")
+
+
+def test_a20_with_spl() -> None:
+    info = describe("u-boot-sunxi-with-spl-a20.bin")
+    assert info["kind"] == "u-boot-with-spl"
+    assert info["main_offset"] == 0x8000
+    assert info["spl"]["soc"] == "A20"
+    main = info["main"]
+    assert main["kind"] == "legacy-image"
+    assert (main["type"], main["os"], main["arch"]) == ("firmware", "U-Boot", "ARM")
+    assert main["load"] == main["entry"] == "0x4a000000"
+    assert main["header_crc_ok"] and main["data_crc_ok"]
+    assert info["problems"] == []
+
+
+def test_a64_with_spl_shows_the_selected_config() -> None:
+    info = describe("u-boot-sunxi-with-spl-a64.bin")
+    main = info["main"]
+    assert main["kind"] == "fit"
+    assert main["selected"] == "config-2"
+    assert main["configurations"]["config-2"]["loadables"] == ["scp", "uboot"]
+    assert main["configurations"]["config-1"]["soc"] == "A64"
+    assert main["images"]["atf"]["entry"] == "0x44000"
+    assert main["images"]["uboot"]["entry"] is None
+    assert main["images"]["uboot"]["load"] == "0x4a000000"
+    assert not main["images"]["uboot"]["external"]
+
+
+def test_fit() -> None:
+    info = describe("u-boot-a64.itb")
+    assert info["kind"] == "fit"
+    assert info["default"] == "config-2"
+    assert info["images"]["scp"]["size"] == 256
+    assert info["images"]["scp"]["external"]
+    assert info["problems"] == []
+
+
+def test_legacy_image() -> None:
+    info = describe("u-boot-a20.img")
+    assert info["kind"] == "legacy-image"
+    assert info["name"] == "U-Boot felboot fixture"
+    assert "script" not in info
+
+
+def test_script_shows_its_text() -> None:
+    info = describe("boot.scr")
+    assert info["type"] == "script"
+    assert info["script"].startswith("echo felboot fixture\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "fragment"),
+    [
+        ("broken-spl-bad-checksum.bin", "spl", "SPL checksum"),
+        ("broken-spl-truncated.bin", "spl", "is truncated"),
+        ("broken-u-boot-bad-header-crc.img", "legacy-image", "header CRC"),
+        ("broken-u-boot-bad-data-crc.img", "legacy-image", "data CRC"),
+        ("broken-u-boot-truncated.itb", "fit", "runs past the end"),
+    ],
+)
+def test_broken_files_say_what_is_wrong(name: str, kind: str, fragment: str) -> None:
+    info = describe(name)
+    assert info["kind"] == kind
+    assert len(info["problems"]) == 1
+    assert str(IMAGES / name) in info["problems"][0]
+    assert fragment in info["problems"][0]
+
+
+def test_bad_checksum_still_shows_the_header() -> None:
+    info = describe("broken-spl-bad-checksum.bin")
+    assert info["spl"]["checksum_ok"] is False
+    assert info["spl"]["dt_name"] == "sun7i-a20-cubietruck"
+
+
+def test_bad_main_in_bundle() -> None:
+    data = (IMAGES / "spl-v2-a20.bin").read_bytes() + bytes(0x7000)
+    data += (IMAGES / "broken-u-boot-bad-data-crc.img").read_bytes()
+    info = describe_bytes(data, "x.bin")
+    assert info["kind"] == "u-boot-with-spl"
+    assert "main" not in info
+    assert info["problems"][0].startswith("x.bin at 0x8000: legacy image data CRC")
+
+
+def test_bundle_falls_back_to_the_fit_default() -> None:
+    spl = (IMAGES / "spl-v2-a20.bin").read_bytes()  # DT name of an A20 board
+    fit = (IMAGES / "u-boot-a64.itb").read_bytes()
+    info = describe_bytes(spl + bytes(0x8000 - len(spl)) + fit, "mixed.bin")
+    assert info["main"]["selected"] == "config-2"
+    assert info["problems"] == []
+
+
+def test_bundle_whose_fit_has_no_matching_config() -> None:
+    spl = (IMAGES / "spl-v2-a20.bin").read_bytes()
+    fit = make_images.make_fit(external=False, default=None)
+    info = describe_bytes(spl + bytes(0x8000 - len(spl)) + fit, "mixed.bin")
+    assert info["main"]["selected"] is None
+    assert info["problems"] == [
+        "mixed.bin at 0x8000: no FIT configuration matches DT name 'sun7i-a20-cubietruck'"
+    ]
+
+
+def test_unknown_file(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"hello world")
+    info = describe_file(path)
+    assert info["kind"] == "unknown"
+    assert info["magic"] == b"hello wo".hex()
+    assert info["problems"] == [
+        f"{path}: felboot does not recognise this file (first bytes {b'hello wo'.hex()})"
+    ]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="cannot read .*nope.bin"):
+        describe_file(tmp_path / "nope.bin")
+
+
+def test_plain_device_tree_goes_to_the_dtb_describer() -> None:
+    tree = fdt.FDT()
+    tree.root.append(fdt.PropStrings("model", "Board"))
+    tree.root.append(fdt.PropStrings("compatible", "vendor,board"))
+    info = describe_bytes(tree.to_dtb(version=17), "board.dtb")
+    try:
+        import felboot.images.dtb  # noqa: F401
+    except ModuleNotFoundError:
+        assert info["kind"] == "unknown"
+    else:
+        assert info["kind"] == "dtb"
+
+
+def test_extension_modules_add_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("felboot_test_fake_kind")
+    fake.__dict__["describe"] = lambda data: {"type": "fake"} if data[:4] == b"FAKE" else None
+    monkeypatch.setitem(sys.modules, "felboot_test_fake_kind", fake)
+    monkeypatch.setattr(
+        identify, "EXTENSION_MODULES", ("felboot_test_absent_kind", "felboot_test_fake_kind")
+    )
+    info = describe_bytes(b"FAKE....", "f")
+    assert info["kind"] == "fake"
+    assert info["type"] == "fake"
+    assert info["problems"] == []
+    assert describe_bytes(b"OTHER...", "f")["kind"] == "unknown"
+
+
+def test_broken_extension_module_is_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(identify, "EXTENSION_MODULES", ("felboot_test_broken_kind",))
+
+    def failing_import(name: str) -> types.ModuleType:
+        raise ModuleNotFoundError("No module named 'a_dependency'", name="a_dependency")
+
+    monkeypatch.setattr(identify.importlib, "import_module", failing_import)
+    with pytest.raises(ModuleNotFoundError, match="a_dependency"):
+        describe_bytes(b"????????", "f")
