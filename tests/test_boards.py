@@ -22,7 +22,12 @@ BOARDS = {
     "pine64-plus": ("A64", "arm64", 2 * GiB, "pine64_plus"),
     "orangepi-pc2": ("H5", "arm64", 1 * GiB, None),
 }
-FAMILIES = {"a20": ("A20", "arm"), "h3": ("H3", "arm"), "a64": ("A64", "arm64"), "h5": ("H5", "arm64")}
+FAMILIES = {
+    "a20": ("A20", "arm"),
+    "h3": ("H3", "arm"),
+    "a64": ("A64", "arm64"),
+    "h5": ("H5", "arm64"),
+}
 
 
 def write(tmp_path: Path, text: str, name: str = "myboard.toml") -> Path:
@@ -67,6 +72,7 @@ def test_family_detects_dram(name: str) -> None:
     assert board.uboot == ()
     assert "console=dtuart" in board.xen_args and "dom0_mem=" in board.xen_args
     assert "console=hvc0" in board.dom0_args and "clk_ignore_unused" in board.dom0_args
+    assert board.linux_args == "console=ttyS0,115200"
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
@@ -118,6 +124,7 @@ def test_user_file_for_a_soc_without_family(tmp_path: Path) -> None:
     board = load_board_file(path)
     assert (board.soc, board.arch, board.dram_size, board.display) == ("R40", "arm", 2 * GiB, False)
     assert board.uboot == (Path("/srv/u-boot-sunxi-with-spl.bin"),)
+    assert board.linux_args == "console=ttyS0,115200"  # the default
 
 
 @pytest.mark.parametrize(

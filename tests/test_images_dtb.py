@@ -94,7 +94,9 @@ def test_bad_magic() -> None:
 
 def test_truncated_dtb() -> None:
     data, _ = fixture("sun7i-a20-felboot-test.dtb")
-    with pytest.raises(ImageError, match=r"^cut.dtb: .*totalsize 0x2ba but the file has only 0x100"):
+    with pytest.raises(
+        ImageError, match=r"^cut.dtb: .*totalsize 0x2ba but the file has only 0x100"
+    ):
         parse_dtb(data[:0x100], "cut.dtb")
 
 

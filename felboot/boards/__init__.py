@@ -22,6 +22,7 @@ uboot          arm32: the u-boot-sunxi-with-spl.bin path; arm64: the pair
 dtb            the DTB's name below the kernel's dtb directory
 xen_args       Xen's command line (the boot script adds dtuart= from the DTB)
 dom0_args      dom0's command line
+linux_args     the kernel's command line when it boots without Xen (--no-xen)
 =============  =============================================================
 """
 
@@ -43,6 +44,7 @@ else:  # pragma: no cover - Python 3.10 needs the backport
     import tomli as tomllib  # type: ignore[import-not-found]  # pyproject: tomli on 3.10
 
 DETECT = "detect"
+DEFAULT_LINUX_ARGS = "console=ttyS0,115200"  # UART0 is ttyS0 on every sunxi SoC here
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "description": str,
@@ -54,6 +56,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "dtb": str,
     "xen_args": str,
     "dom0_args": str,
+    "linux_args": str,
 }
 _REQUIRED = ("soc", "dram_base", "dram_size", "xen_args", "dom0_args")
 
@@ -71,6 +74,7 @@ class BoardProfile:
     dtb: str | None
     xen_args: str
     dom0_args: str
+    linux_args: str
     source: Path
     is_family: bool  # a SoC family profile rather than a named board
 
@@ -175,6 +179,7 @@ def load_board_file(path: Path) -> BoardProfile:
         dtb=table.get("dtb"),
         xen_args=table["xen_args"],
         dom0_args=table["dom0_args"],
+        linux_args=table.get("linux_args", DEFAULT_LINUX_ARGS),
         source=path,
         is_family=path.stem == soc.name.lower(),
     )

@@ -1,0 +1,151 @@
+"""Plan -> boot.cmd text -> boot.scr bytes, pure.
+
+The script follows the Xen wiki's Allwinner recipe, corrected by what booting
+Debian's Xen 4.17 showed (fel.md, "Boot-recipe pitfalls"):
+
+* ``fdt_high`` all ones tells bootz/booti to leave the DTB where it is; a
+  32-bit U-Boot needs 0xffffffff, a 64-bit one 0xffffffffffffffff;
+* the DTB gets room (``fdt resize``) for what the script adds under /chosen:
+  Xen's command line (``xen,xen-bootargs``) and one node per module with
+  ``compatible``, ``reg`` (address and size, one cell each: /chosen gets
+  #address-cells = #size-cells = 1) and, for the kernel, dom0's ``bootargs``;
+* ``dtuart=`` names a node that exists in this DTB (taken from its
+  stdout-path or serial0 alias), unless the user's Xen arguments name one.
+
+U-Boot's hush treats ``#`` at the start of a word as a comment, hence
+``\\#address-cells``. Without Xen the kernel is started directly and its
+command line goes through ``setenv bootargs``: bootz/booti copy that variable
+into /chosen/bootargs and would overwrite a value set with ``fdt set``.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from felboot.errors import ImageError, PlanError, UsageError
+from felboot.images.uimage import build_script_image
+from felboot.plan import Plan, Region
+from felboot.units import format_size
+
+SCRIPT_NAME = "felboot boot script"
+_LEGACY_HEADER = 64
+_PART_TABLE = 8  # one part length and the terminating zero
+
+FDT_HIGH_32 = "0xffffffff"
+FDT_HIGH_64 = "0xffffffffffffffff"
+
+# Xen's device-tree boot document (docs/misc/arm/device-tree/booting.txt).
+KERNEL_COMPATIBLE = ('"multiboot,kernel"', '"multiboot,module"')
+RAMDISK_COMPATIBLE = ('"multiboot,ramdisk"', '"multiboot,module"')
+
+_FORBIDDEN = {'"': "a double quote", "\\": "a backslash", "$": "a dollar sign"}
+
+
+def _check_args(text: str, what: str) -> str:
+    """Command lines go inside double quotes: refuse what hush would interpret."""
+    for char, label in _FORBIDDEN.items():
+        if char in text:
+            raise UsageError(
+                f"{what} {text!r} contains {label}, which the boot script cannot carry"
+            )
+    if "\n" in text or "\r" in text or not text.isascii():
+        raise UsageError(f"{what} {text!r}: use one line of ASCII")
+    return " ".join(text.split())
+
+
+def _xen_args(plan: Plan, xen_args: str) -> str:
+    args = _check_args(xen_args, "Xen arguments")
+    if "dtuart=" in args:
+        return args
+    if plan.console_uart is None:
+        raise ImageError(plan.console_problem or "the DTB names no console UART")
+    return f"{args} dtuart={plan.console_uart}".strip()
+
+
+def _hex(value: int) -> str:
+    return f"0x{value:08x}"
+
+
+def _header(plan: Plan) -> list[str]:
+    what = "Linux without Xen" if plan.no_xen else "Xen and dom0"
+    lines = [
+        f"# felboot boot script: {what} on {plan.board} ({plan.soc}, "
+        f"{format_size(plan.dram_size)} DRAM), layout {plan.layout}",
+        "# Written by felboot; U-Boot runs it with `source` after a FEL boot.",
+    ]
+    for region in plan.regions:
+        name = PurePath(region.source).name if region.source else "-"
+        note = " (gzip)" if region.name == "kernel" and plan.kernel_gzipped else ""
+        lines.append(
+            f"#   {region.name:<7} {_hex(region.start)}-{_hex(region.end)}  "
+            f"{region.size:#x} bytes  {name}{note}"
+        )
+    return lines
+
+
+def _module(index: int, region: Region, compatible: tuple[str, ...]) -> list[str]:
+    node = f"/chosen/module@{index}"
+    return [
+        f"fdt mknode /chosen module@{index}",
+        f"fdt set {node} compatible {' '.join(compatible)}",
+        f"fdt set {node} reg <{_hex(region.start)} {region.size:#x}>",
+    ]
+
+
+def _xen_body(plan: Plan, xen_args: str, dom0_args: str, uboot_is_64bit: bool) -> list[str]:
+    xen, dtb, kernel, initrd = plan.xen, plan.dtb, plan.kernel, plan.initrd
+    lines = [
+        "# Keep the DTB in place when booting (all ones: this U-Boot's word size).",
+        f"setenv fdt_high {FDT_HIGH_64 if uboot_is_64bit else FDT_HIGH_32}",
+        f"fdt addr {_hex(dtb.start)}",
+        f"fdt resize {plan.dtb_room:#x}",
+    ]
+    if not plan.dtb_has_chosen:
+        lines.append("fdt mknode / chosen")
+    lines += [
+        "fdt set /chosen \\#address-cells <1>",
+        "fdt set /chosen \\#size-cells <1>",
+        f'fdt set /chosen xen,xen-bootargs "{xen_args}"',
+        "# Module names from Xen's booting.txt; the wiki recipe's \"xen,linux-zimage\"",
+        '# "xen,multiboot-module" are the older arm32 names, still accepted.',
+        *_module(0, kernel, KERNEL_COMPATIBLE),
+        f'fdt set /chosen/module@0 bootargs "{dom0_args}"',
+    ]
+    if initrd is not None:
+        lines += _module(1, initrd, RAMDISK_COMPATIBLE)
+    lines.append(f"{plan.boot_command} {_hex(xen.start)} - {_hex(dtb.start)}")
+    return lines
+
+
+def _linux_body(plan: Plan, dom0_args: str) -> list[str]:
+    dtb, kernel, initrd = plan.dtb, plan.kernel, plan.initrd
+    ramdisk = f"{_hex(initrd.start)}:{initrd.size:#x}" if initrd is not None else "-"
+    return [
+        "# bootz/booti copy $bootargs into /chosen/bootargs.",
+        f'setenv bootargs "{dom0_args}"',
+        f"{plan.boot_command} {_hex(kernel.start)} {ramdisk} {_hex(dtb.start)}",
+    ]
+
+
+def render_boot_cmd(plan: Plan, *, xen_args: str, dom0_args: str, uboot_is_64bit: bool) -> str:
+    """The boot.cmd text for ``plan``; ``dom0_args`` is the kernel's command line."""
+    kernel_args = _check_args(
+        dom0_args, "dom0 arguments" if not plan.no_xen else "kernel arguments"
+    )
+    if plan.no_xen:
+        body = _linux_body(plan, kernel_args)
+    else:
+        body = _xen_body(plan, _xen_args(plan, xen_args), kernel_args, uboot_is_64bit)
+    text = "\n".join([*_header(plan), *body]) + "\n"
+    image_size = _LEGACY_HEADER + _PART_TABLE + len(text)
+    if image_size > plan.script_room:
+        raise PlanError(
+            f"boot script of {image_size} bytes does not fit the {plan.script_room} bytes "
+            f"reserved at {_hex(plan.script_address)}: shorten the command lines"
+        )
+    return text
+
+
+def build_boot_scr(text: str, timestamp: int) -> bytes:
+    """The boot.scr image of ``text``, byte-identical to mkimage's (SOURCE_DATE_EPOCH=timestamp)."""
+    return build_script_image(text.encode("ascii"), name=SCRIPT_NAME, timestamp=timestamp)
