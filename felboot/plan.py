@@ -481,8 +481,8 @@ def make_plan(
         moved = board.dram_base + started.text_offset
         warnings.append(
             f"{started.source}: the arm64 header lacks the 'place anywhere' flag, so booti "
-            f"copies it to 0x{moved:08x}; rebuild it with a newer toolchain/version if that "
-            "memory is in use"
+            f"copies it to 0x{moved:08x} before starting it; use a newer build (Xen 4.12+, "
+            "Linux 3.17+) if that memory is in use"
         )
 
     try:
