@@ -224,6 +224,45 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+# Images (no device) ------------------------------------------------------------
+
+
+def tree_lines(data: Any, indent: int = 0) -> Iterator[str]:
+    """A nested dict/list as indented "key: value" lines for humans."""
+    pad = "  " * indent
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, (dict, list)) and value:
+                yield f"{pad}{key}:"
+                yield from tree_lines(value, indent + 1)
+            else:
+                yield f"{pad}{key}: {'-' if value is None or value == [] else value}"
+    elif isinstance(data, list):
+        for item in data:
+            if isinstance(item, dict):
+                yield f"{pad}-"
+                yield from tree_lines(item, indent + 1)
+            else:
+                yield f"{pad}- {item}"
+    else:
+        yield f"{pad}{data}"
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from felboot.images.identify import describe_file
+
+    reports = [describe_file(Path(name)) for name in args.files]
+    if args.json:
+        print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+    else:
+        for report in reports:
+            print("\n".join(tree_lines(report)))
+    problems = [problem for report in reports for problem in report.get("problems", [])]
+    for problem in problems:
+        print(f"felboot: problem: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 # Parser ------------------------------------------------------------------------
 
 
@@ -289,6 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("address")
     p.add_argument("value")
     _add(sub, "reset", cmd_reset, "reset the board through the watchdog")
+    p = _add(
+        sub,
+        "inspect",
+        cmd_inspect,
+        "show what felboot sees in image files (no device needed)",
+        "SPL header and checksum, DT name, U-Boot image or FIT configurations with their "
+        "load/entry addresses, kernel/Xen/DTB kind and size. Exits 1 when a file has problems.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
     return parser
 
 

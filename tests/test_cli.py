@@ -82,3 +82,23 @@ def test_help_does_not_import_heavy_modules():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_inspect_reports_a_good_bundle(capsys):
+    code, out, err = run(capsys, "inspect", "fixtures/images/u-boot-sunxi-with-spl-a20.bin")
+    assert code == 0 and err == ""
+    assert "kind: u-boot-with-spl" in out and "checksum_ok: True" in out
+
+
+def test_inspect_json_and_problem_exit(capsys):
+    import json
+
+    code, out, err = run(capsys, "--json", "inspect", "fixtures/images/broken-spl-bad-checksum.bin")
+    assert code == 1
+    assert json.loads(out)["spl"]["checksum_ok"] is False
+    assert "does not match the computed" in err
+
+
+def test_inspect_missing_file(capsys, tmp_path):
+    code, _, err = run(capsys, "inspect", str(tmp_path / "gone.itb"))
+    assert_one_line_error(code, err, "gone.itb")
