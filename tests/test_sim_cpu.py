@@ -137,8 +137,7 @@ def test_rom_state_changed_by_exec_hangs() -> None:
 
 def test_free_stack_below_sp_may_be_used() -> None:
     device, transport = board()
-    run(device, "push {r0-r12, lr}\n sub sp, sp, #256\n str r0, [sp]\n add sp, sp, #256\n"
-                " pop {r0-r12, pc}")  # fmt: skip
+    run(device, "push {r0-r12, lr}\n sub sp, #256\n str r0, [sp]\n add sp, #256\n pop {r0-r12, pc}")
     assert not transport.board.stopped
 
 
@@ -186,6 +185,16 @@ def test_exceptions_hang() -> None:
     assert "svc exception" in transport.board.hang_reason
 
 
+COPY_WORD = """
+    ldr r0, ={source:#x}
+    ldr r1, [r0]
+    ldr r0, ={target:#x}
+    str r1, [r0]
+    bx lr
+    .ltorg
+"""
+
+
 # cp15 as the ROM leaves it ---------------------------------------------------------------------
 
 READ_CP15 = """
@@ -216,8 +225,7 @@ def test_the_mmu_really_translates() -> None:
     # Remap the 1 MiB section at 0x40000000 onto SRAM: DRAM is not up, SRAM answers.
     device.write(0x8000 + 0x400 * 4, Word.build(0x00000DE2))
     transport.board.write_memory(0x3000, b"SRAM")
-    run(device, "ldr r0, =0x40003000\n ldr r1, [r0]\n ldr r0, =0x2000\n str r1, [r0]\n bx lr\n"
-                " .ltorg")  # fmt: skip
+    run(device, COPY_WORD.format(source=0x40003000, target=0x2000))
     assert device.read(0x2000, 4) == b"SRAM"
 
 
@@ -264,8 +272,7 @@ def test_dram_aliases_beyond_its_size_after_spl() -> None:
     device.write(0x40000000, b"first")
     assert device.read(0x50000000, 5) == b"first"
     # The CPU sees the same aliasing.
-    run(device, "ldr r0, =0x60000000\n ldr r1, [r0]\n ldr r0, =0x2000\n str r1, [r0]\n bx lr\n"
-                " .ltorg")  # fmt: skip
+    run(device, COPY_WORD.format(source=0x60000000, target=0x2000))
     assert device.read(0x2000, 4) == b"firs"
 
 
@@ -368,9 +375,12 @@ def test_rmr_and_wfi_reset_into_aarch64_at_rvbar(soc: str) -> None:
 
 def test_rmr_without_wfi_does_nothing_yet() -> None:
     device, transport = board("soc=a64")
-    run(device, "mrc p15, 0, r0, c12, c0, 2\n orr r0, r0, #3\n mcr p15, 0, r0, c12, c0, 2\n"
-                " bx lr")  # fmt: skip
+    run(device, "mrc p15, 0, r0, c12, c0, 2\n orr r0, r0, #3\n mcr p15, 0, r0, c12, c0, 2\n bx lr")
     assert not transport.board.stopped
+    # The request stays pending: the next WFI takes the reset.
+    with pytest.raises(DeviceGone):
+        run(device, "wfi\n bx lr")
+    assert kinds(transport) == ["aarch64_reset"]
 
 
 def test_wfi_without_reset_request_sleeps_forever() -> None:
@@ -389,8 +399,8 @@ def test_rmr_does_not_exist_on_the_a20() -> None:
 
 def test_rvbar_is_a_plain_register() -> None:
     device, _ = board("soc=a64")
-    run(device, "ldr r0, =0x017000a0\n ldr r1, =0x4a000000\n str r1, [r0]\n ldr r2, [r0]\n"
-                " ldr r0, =0x11100\n str r2, [r0]\n bx lr\n .ltorg")  # fmt: skip
+    run(device, "ldr r0, =0x017000a0\n ldr r1, =0x4a000000\n str r1, [r0]\n bx lr\n .ltorg")
+    run(device, COPY_WORD.format(source=0x017000A0, target=0x11100))
     assert Word.parse(device.read(0x11100, 4)) == 0x4A000000
 
 

@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 INSTRUCTION_LIMIT = 5_000_000
 #: Wall-clock cap per EXEC, for code that spins on (slow, Python-side) MMIO reads.
 TIME_LIMIT_US = 2_000_000
-#: Emulated RMR accesses per EXEC before the model calls it a loop.
+#: Emulated RMR accesses per EXEC before the model calls it a loop (each resume
+#: gets a fresh instruction budget; the wall-clock cap bounds the total).
 MAX_RESUMES = 256
 
 MODE_MASK = 0x1F
@@ -214,7 +215,6 @@ class ArmCore:
         uc.reg_write(arm.UC_ARM_REG_SP, layout.svc_sp)
         uc.reg_write(arm.UC_ARM_REG_LR, layout.return_address)
         uc.ctl_flush_tb()  # FEL writes since the last EXEC may have replaced code
-        self.rmr &= ~RMR_RR
         start = address
         deadline = time.monotonic() + TIME_LIMIT_US / 1e6
         self.running = True
