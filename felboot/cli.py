@@ -263,6 +263,159 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+# Xen + dom0 planning and booting --------------------------------------------------
+
+
+def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
+    """The parsed command line as a RunRequest (numbers parsed here, at the edge)."""
+    from felboot.run import RunRequest
+
+    images = list(args.images)
+    expected = 2 if args.no_xen else 3
+    if len(images) != expected:
+        shape = "KERNEL DTB" if args.no_xen else "XEN KERNEL DTB"
+        raise UsageError(f"expected {shape}, got {len(images)} file(s): {' '.join(images)}")
+    xen = None if args.no_xen else Path(images.pop(0))
+    return RunRequest(
+        board=args.board,
+        board_file=Path(args.board_file) if args.board_file else None,
+        uboot=tuple(Path(path) for path in args.uboot),
+        xen=xen,
+        kernel=Path(images[0]),
+        dtb=Path(images[1]),
+        initrd=Path(args.initrd) if args.initrd else None,
+        dram_size=parse_number(args.dram_size, "DRAM size") if args.dram_size else None,
+        layout=args.layout,
+        reserve_top=parse_number(args.reserve_top, "reserve") if args.reserve_top else None,
+        xen_args=args.xen_args,
+        dom0_args=args.dom0_args,
+        dom0_mem=args.dom0_mem,
+        no_xen=args.no_xen,
+        compress=not args.no_compress,
+        script_address=parse_number(args.script_address, "script address"),
+        need_uboot=need_uboot,
+    )
+
+
+def plan_table(plan: Any) -> Iterator[str]:
+    from felboot.units import format_size
+
+    yield (
+        f"{plan.board} ({plan.soc}, {format_size(plan.dram_size)} DRAM at "
+        f"0x{plan.dram_base:08x}), layout {plan.layout}, {plan.boot_command}"
+    )
+    rows = [(r, "write") for r in plan.regions] + [(r, "keep clear") for r in plan.reserved]
+    for region, role in sorted(rows, key=lambda row: row[0].start):
+        used = f"{format_size(region.size)} used" if role == "write" else role
+        source = f"  {region.source}" if role == "write" and region.source else ""
+        yield (
+            f"  0x{region.start:08x}-0x{region.end:08x}  {region.name:<16} "
+            f"{format_size(region.end - region.start):>9}  {used}{source}"
+        )
+    yield f"  boot.scr at 0x{plan.script_address:08x}"
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        print(f"felboot: warning: {warning}", file=sys.stderr)
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    from felboot.boards import list_boards
+    from felboot.units import format_size
+
+    boards = list_boards()
+    if args.json:
+        rows = [
+            {
+                "name": b.name,
+                "soc": b.soc,
+                "dram_size": b.dram_size,
+                "display": b.display,
+                "uboot": [str(p) for p in b.uboot],
+                "uboot_installed": bool(b.uboot) and all(p.exists() for p in b.uboot),
+                "description": b.description,
+            }
+            for b in boards
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    for board in boards:
+        dram = format_size(board.dram_size) if board.dram_size else "detect"
+        installed = bool(board.uboot) and all(path.exists() for path in board.uboot)
+        uboot = "U-Boot installed" if installed else "needs --uboot"
+        print(f"{board.name:<22} {board.soc:<5} {dram:<8} {uboot:<16} {board.description}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from felboot.run import prepare, require_plan
+
+    request = run_request(args, need_uboot=False)
+    prepared = prepare(request)
+    plan, _ = require_plan(prepared, prepared.inputs.board)
+    print_warnings(plan.warnings)
+    if args.json:
+        print(plan.to_json())
+    else:
+        print("\n".join(plan_table(plan)))
+    return 0
+
+
+def cmd_script(args: argparse.Namespace) -> int:
+    from felboot.run import prepare, require_plan, save_script
+
+    prepared = prepare(run_request(args, need_uboot=False))
+    plan, script = require_plan(prepared, prepared.inputs.board)
+    print_warnings(plan.warnings)
+    text_path, image_path = save_script(script, Path(args.output))
+    print(f"wrote {text_path} and {image_path} (load boot.scr at 0x{plan.script_address:08x})")
+    return 0
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
+    parser.add_argument(
+        "images", nargs="+", metavar="FILE", help="XEN KERNEL DTB (--no-xen: KERNEL DTB)"
+    )
+    board = parser.add_mutually_exclusive_group(required=True)
+    board.add_argument("--board", help="board or SoC family profile (see 'felboot boards')")
+    board.add_argument("--board-file", metavar="FILE", help="a board profile of your own (TOML)")
+    parser.add_argument(
+        "--uboot",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="u-boot-sunxi-with-spl.bin, or twice: sunxi-spl.bin and the U-Boot .itb "
+        "(default: the profile's Debian build)",
+    )
+    parser.add_argument("--initrd", metavar="FILE", help="ramdisk for dom0 (or Linux)")
+    parser.add_argument("--dram-size", metavar="SIZE", help="override the DRAM size (e.g. 1G)")
+    parser.add_argument(
+        "--layout",
+        choices=("safe", "recipe"),
+        default="safe",
+        help="safe (default): clear of U-Boot's memory; recipe: the Xen wiki's addresses",
+    )
+    parser.add_argument(
+        "--reserve-top", metavar="SIZE", help="DRAM kept free below the top for U-Boot (128M)"
+    )
+    parser.add_argument("--xen-args", default="", help="added to the profile's Xen command line")
+    parser.add_argument("--dom0-args", default="", help="added to the profile's dom0 command line")
+    parser.add_argument("--dom0-mem", metavar="SIZE", help="dom0_mem= for Xen, e.g. 512M")
+    parser.add_argument("--no-xen", action="store_true", help="boot KERNEL DTB without Xen")
+    parser.add_argument(
+        "--no-compress",
+        action="store_true",
+        help="send an arm64 dom0 Image as it is (default: gzip, which Xen inflates)",
+    )
+    parser.add_argument(
+        "--script-address",
+        default=hex(0x43100000),
+        metavar="ADDR",
+        help="where boot.scr goes (default 0x43100000, Debian's fel_scriptaddr)",
+    )
+
+
 # Parser ------------------------------------------------------------------------
 
 
@@ -337,6 +490,17 @@ def build_parser() -> argparse.ArgumentParser:
         "load/entry addresses, kernel/Xen/DTB kind and size. Exits 1 when a file has problems.",
     )
     p.add_argument("files", nargs="+", metavar="FILE")
+    _add(sub, "boards", cmd_boards, "list the board profiles")
+    p = _add(
+        sub,
+        "plan",
+        cmd_plan,
+        "show where Xen, dom0, the initrd and the DTB would go (no device needed)",
+    )
+    add_run_arguments(p, device=False)
+    p = _add(sub, "script", cmd_script, "write boot.cmd and boot.scr for a plan (no device needed)")
+    add_run_arguments(p, device=False)
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write to")
     return parser
 
 
