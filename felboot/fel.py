@@ -191,10 +191,10 @@ class FelDevice:
     @contextmanager
     def _dram_hang_explained(self, address: int, length: int, doing: str) -> Iterator[None]:
         """Turn a time-out while touching DRAM into the likely cause: no SPL has run yet."""
+        soc = self.soc  # asked before the risky transfer: a hung board cannot say who it is
         try:
             yield
         except DeviceTimeout:
-            soc = self.soc if self._version is not None else None
             if soc is not None and address + length > soc.dram_base:
                 raise DeviceTimeout(
                     f"the device stopped answering while {doing} 0x{address:08x} in DRAM: DRAM "
