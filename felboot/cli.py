@@ -75,7 +75,8 @@ def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
     if args.wait and not args.quiet:
         limit = "" if args.wait == float("inf") else f" (up to {args.wait:g} s)"
         print(f"waiting for a board in FEL mode{limit}: press its FEL button now", file=sys.stderr)
-    transport = open_transport(args.device, wait=args.wait, record=record)
+    note = "felboot " + " ".join(sys.argv[1:]) if record else None
+    transport = open_transport(args.device, wait=args.wait, record=record, note=note)
     try:
         yield FelDevice(transport)
         if isinstance(transport, ReplayTransport):

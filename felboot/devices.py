@@ -176,12 +176,14 @@ def open_transport(
     *,
     wait: float | None = None,
     record: Path | None = None,
+    note: str | None = None,
     bus: UsbBus | None = None,
 ) -> Transport:
     """Open the device ``spec`` names; wrap it in a recorder when ``record`` is set.
 
     ``wait`` (seconds, may be inf) polls the USB bus until a matching board
-    appears; 0 or None looks once. ``bus`` replaces the real USB bus (tests).
+    appears; 0 or None looks once. ``note`` goes into a recording's header (the
+    command line). ``bus`` replaces the real USB bus (tests).
     """
     parsed = parse_device_spec(spec)
     transport: Transport
@@ -204,7 +206,7 @@ def open_transport(
     from felboot.transcript import RecordingTransport
 
     try:
-        return RecordingTransport(transport, record)
+        return RecordingTransport(transport, record, note)
     except FelbootError:
         transport.close()
         raise
