@@ -106,6 +106,7 @@ _F1C100S_SWAP = (
     SwapBuffer(0x7C00, 0xA800, 0x0400),
 )
 
+
 # On V536/V831/V853/R528/H616 (IRQ stack 0x21000-0x21FFF) and R329 (0x101000-0x1013FF) the
 # scratch address is the bottom of the IRQ stack buffer. The stack grows down from the top
 # and FEL takes no interrupts, so sunxi-tools runs its thunks at that bottom. We allow the
