@@ -1,0 +1,335 @@
+"""The FEL boot chain against the device model: SPL, U-Boot placement, handoff, start.
+
+The model (felboot.sim) behaves like the boot ROM: it crashes when its own SRAM
+is overwritten, refuses DRAM before an SPL ran, runs the thunks in unicorn and
+emulates the SPL's effect and the final jump. Assertions are on its events
+and memory, never on what the client believes it did.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from felboot import protocol
+from felboot.boot import (
+    LoadedRegions,
+    boot_uboot,
+    hand_off_script,
+    load_uboot,
+    run_spl,
+    spl_size_limit,
+    spl_upload_pieces,
+)
+from felboot.errors import BootError, DeviceTimeout, ImageError, UnsafeWrite
+from felboot.fel import FelDevice
+from felboot.images.fit import FitImage, select_config
+from felboot.images.spl import SPL_HEADER_SIZE, SplHeader, parse_spl, spl_checksum
+from felboot.images.uboot import UBootBundle
+from felboot.images.uboot import load_uboot as load_uboot_files
+from felboot.soc import soc_by_name
+from felboot.thunks.boot_thunks import (
+    SECTION_SHIFT,
+    TABLE_SIZE,
+    WRITE_BACK,
+    WRITE_COMBINE,
+    TranslationTable,
+)
+from felboot.transport import Transport
+
+pytest.importorskip("unicorn")
+from felboot.sim import open_sim
+
+IMAGES = Path(__file__).resolve().parent.parent / "fixtures" / "images"
+A20 = soc_by_name("A20")
+SCRIPT_ADDR = 0x43100000
+MEMORY_TYPE = 0x700C
+
+
+def sim_device(options: str) -> tuple[FelDevice, object]:
+    transport = open_sim(options)
+    return FelDevice(transport), transport.board
+
+
+def kinds(board) -> list[str]:
+    return [event.kind for event in board.events]
+
+
+def bundle(name: str) -> UBootBundle:
+    return load_uboot_files([IMAGES / name])
+
+
+def big_spl(length: int, version: int | None = 2, seed: int = 3) -> bytes:
+    """An eGON SPL of ``length`` bytes (large enough to reach into the ROM's SRAM)."""
+    body = bytes((seed + i * 7 + (i >> 9)) & 0xFF for i in range(length - SPL_HEADER_SIZE))
+    fields = dict(
+        branch=0xEA000016,
+        magic=b"eGON.BT0",
+        checksum=0,
+        length=length,
+        signature=b"SPL" if version is not None else b"\0\0\0",
+        version=version or 0,
+        fel_script_address=0,
+        fel_uenv_length=0,
+        dt_name_offset=0,
+        dram_size=0,
+        boot_media=0,
+        string_pool=bytes(52),
+    )
+    unsigned = SplHeader.build(fields) + body
+    fields["checksum"] = spl_checksum(unsigned, length)
+    return SplHeader.build(fields) + body
+
+
+# A20: legacy U-Boot, MMU on in the ROM --------------------------------------------------
+
+
+def test_a20_uboot_boot_end_to_end():
+    device, board = sim_device("soc=a20,dram=1G")
+    uboot = bundle("u-boot-sunxi-with-spl-a20.bin")
+    script = (IMAGES / "boot.scr").read_bytes()
+    result = boot_uboot(device, uboot, script=(SCRIPT_ADDR, script))
+
+    assert kinds(board) == ["spl", "uboot_started"]
+    assert board.events[-1].address == uboot.main.entry == 0x4A000000
+    assert board.read_memory(0x4A000000, len(uboot.main.data)) == uboot.main.data
+    assert board.read_memory(SCRIPT_ADDR, len(script)) == script
+    header = SplHeader.parse(board.read_memory(A20.spl_addr, SPL_HEADER_SIZE))
+    assert (header.magic, header.fel_script_address, header.fel_uenv_length) == (
+        b"eGON.FEL",
+        SCRIPT_ADDR,
+        0,
+    )
+    assert result.mmu_restored
+    assert str(result.dram) == "DRAM 1024 MiB, probed"  # a v0.2 SPL does not report it
+    # the ROM's table is back, DRAM write-combine, the BROM section cacheable
+    table = TranslationTable.parse(board.read_memory(0x8000, TABLE_SIZE))
+    assert table[0x400] & MEMORY_TYPE == WRITE_COMBINE == table[0xBFF] & MEMORY_TYPE
+    assert table[0xFFF] & MEMORY_TYPE == WRITE_BACK
+    assert all(entry >> SECTION_SHIFT == index for index, entry in enumerate(table))
+
+
+def test_a20_spl_that_covers_the_roms_sram_is_swapped_in_and_out():
+    device, board = sim_device("soc=a20,dram=512M")
+    data = big_spl(0x8000)
+    spl = parse_spl(data, "big-spl.bin")
+    rom_before = [board.read_memory(s, e - s) for s, e in A20.rom_state_ranges]
+    result = run_spl(device, spl)
+    assert kinds(board) == ["spl"]
+    assert [board.read_memory(s, e - s) for s, e in A20.rom_state_ranges] == rom_before
+    # the rest stayed in place (the spare buffers lie under the ROM's MMU table at
+    # 0x8000-0xBFFF, written back after the SPL)
+    assert board.read_memory(0x2000, 0x5C00 - 0x2000) == data[0x2000:0x5C00]
+    assert result.dram.size == 512 << 20 and result.dram.source == "probed"
+    # the model checked that the ROM's state was intact after every EXEC: still answering
+    assert device.read(0, 4)
+
+
+def test_spl_upload_pieces_never_touch_rom_ranges():
+    pieces = spl_upload_pieces(A20, bytes(0x8000))
+    spans = [(address, address + len(data)) for address, data in pieces]
+    assert spans == [
+        (0x0000, 0x1C00),
+        (0xA400, 0xA800),
+        (0x2000, 0x5C00),
+        (0xA800, 0xBC00),
+        (0x7000, 0x7C00),
+        (0xBC00, 0xC000),
+    ]
+    assert sum(len(d) for _, d in pieces) == 0x8000
+
+
+# A64 / H5: FIT, ATF, AArch64 warm reset ----------------------------------------------------
+
+
+@pytest.mark.parametrize("soc", ["a64", "h5"])
+def test_arm64_fit_boot_places_atf_uboot_dtb_and_resets_into_aarch64(soc):
+    device, board = sim_device(f"soc={soc},dram=1G")
+    uboot = bundle("u-boot-sunxi-with-spl-a64.bin")
+    fit = uboot.main
+    assert isinstance(fit, FitImage)
+    result = boot_uboot(device, uboot)
+
+    assert kinds(board) == ["spl", "aarch64_reset"]
+    atf, main = fit.images["atf"], fit.images["uboot"]
+    assert board.events[-1].address == atf.entry == 0x44000
+    assert str(result.dram) == "DRAM 1024 MiB, spl header"
+    assert not result.mmu_restored
+    assert board.read_memory(atf.load, len(atf.data)) == atf.data
+    assert board.read_memory(main.load, len(main.data)) == main.data
+    config = select_config(fit, uboot.spl.dt_name, dram_size_mib=1024)
+    fdt = fit.images[config.fdt[0]].data
+    fdt_at = (main.load + len(main.data) + 7) & ~7
+    assert board.read_memory(fdt_at, len(fdt)) == fdt
+
+
+def test_arm64_placement_reports_regions():
+    device, _ = sim_device("soc=a64,dram=512M")
+    uboot = bundle("u-boot-sunxi-with-spl-a64.bin")
+    run_spl(device, uboot.spl)
+    placement = load_uboot(device, uboot, dram_mib=512)
+    regions = {name: (start, end) for name, start, end in placement.regions}
+    fit = uboot.main
+    assert isinstance(fit, FitImage)
+    assert regions["atf"] == (0x44000, 0x44000 + len(fit.images["atf"].data))
+    assert regions["scp"][0] == 0x50000 and regions["uboot"][0] == 0x4A000000
+    assert placement.aarch64 and placement.entry == 0x44000
+
+
+# H3: legacy, MMU table at mmu_tt_addr, smc probe -----------------------------------------
+
+
+def test_h3_boot_builds_a_table_at_mmu_tt_addr():
+    device, board = sim_device("soc=h3,dram=512M")
+    uboot = bundle("u-boot-sunxi-with-spl-a20.bin")  # a 32-bit legacy U-Boot
+    result = boot_uboot(device, uboot)
+    assert kinds(board) == ["spl", "uboot_started"]
+    assert result.mmu_restored and result.dram.size == 512 << 20
+    table = TranslationTable.parse(board.read_memory(0x8000, TABLE_SIZE))
+    assert [entry >> SECTION_SHIFT for entry in table] == list(range(4096))
+    assert table[0x400] & MEMORY_TYPE == WRITE_COMBINE
+
+
+# Error paths ------------------------------------------------------------------------------
+
+
+def test_too_large_spl_is_refused_before_anything_is_sent():
+    device, board = sim_device("soc=a20,dram=1G")
+    limit, _ = spl_size_limit(A20)
+    spl = parse_spl(big_spl(limit + 0x400), "huge-spl.bin")
+    before = board.read_memory(0, 0xC000)
+    with pytest.raises(ImageError, match=r"huge-spl.bin: .* A20 runs at most 41472 \(0xa200\)"):
+        run_spl(device, spl)
+    assert board.events == [] and board.read_memory(0, 0xC000) == before
+
+
+def test_bad_checksum_is_caught_on_the_device_and_the_spl_not_called():
+    device, board = sim_device("soc=a20,dram=1G")
+    data = bytearray(big_spl(0x4000))
+    data[0x3000] ^= 0xFF
+    spl = parse_spl(bytes(data), "bad.bin", verify_checksum=False)
+    with pytest.raises(BootError, match=r"bad.bin: the SPL's checksum did not match"):
+        run_spl(device, spl)
+    assert "spl" not in kinds(board) and "crash" not in kinds(board)
+
+
+class SplNeverReturns(Transport):
+    """The model, except that the EXEC of the SPL thunk never answers."""
+
+    def __init__(self, inner: Transport, thunk_addr: int) -> None:
+        self.inner = inner
+        self.exec_message = protocol.build_fel_message(protocol.FEL_EXEC, thunk_addr, 0)
+        self.hung = False
+
+    def bulk_out(self, data: bytes | memoryview) -> None:
+        if bytes(data) == self.exec_message:
+            self.hung = True
+        self.inner.bulk_out(data)
+
+    def bulk_in(self, length: int) -> bytes:
+        if self.hung and length == protocol.FEL_STATUS_SIZE:
+            raise DeviceTimeout("sim: no answer")
+        return self.inner.bulk_in(length)
+
+
+def test_spl_that_never_returns_is_a_boot_error():
+    device = FelDevice(SplNeverReturns(open_sim("soc=a20,dram=1G"), A20.thunk_addr))
+    spl = bundle("u-boot-sunxi-with-spl-a20.bin").spl
+    with pytest.raises(BootError, match=r"the SPL did not return to FEL: power-cycle the board"):
+        run_spl(device, spl)
+
+
+def test_write_overlapping_uboot_is_refused_before_anything_is_sent():
+    device, board = sim_device("soc=a20,dram=1G")
+    uboot = bundle("u-boot-sunxi-with-spl-a20.bin")
+    with pytest.raises(
+        UnsafeWrite, match=r"kernel at 0x4a000100-0x4a00010f: it overlaps U-Boot .* 0x4a000000-"
+    ):
+        boot_uboot(device, uboot, writes=[(0x4A000100, bytes(16), "kernel")])
+    assert board.events == []
+
+
+def test_loaded_regions_names_both_ranges():
+    regions = LoadedRegions([("uboot", 0x4A000000, 0x4A080000)])
+    regions.check(0x4A080000, 0x100, "dtb")  # touching is fine
+    with pytest.raises(UnsafeWrite, match=r"ramdisk at 0x49fff000-0x4a000fff: it overlaps uboot"):
+        regions.check(0x49FFF000, 0x2000, "ramdisk")
+
+
+def test_unknown_or_unsupported_soc_is_refused():
+    from tests.scripted import ScriptedTransport, version_answers
+
+    device = FelDevice(ScriptedTransport(version_answers(soc_id=0x1234)))
+    spl = bundle("u-boot-sunxi-with-spl-a20.bin").spl
+    with pytest.raises(BootError, match=r"unknown SoC 0x1234"):
+        run_spl(device, spl)
+
+
+def test_handoff_without_sunxi_header_warns_how_to_source_by_hand(caplog):
+    device, board = sim_device("soc=a20,dram=1G")
+    plain = parse_spl((IMAGES / "spl-plain.bin").read_bytes(), "spl-plain.bin")
+    run_spl(device, plain, dram_size=1 << 30)
+    assert not hand_off_script(device, plain, SCRIPT_ADDR)
+    assert "source 0x43100000" in caplog.text
+    assert SplHeader.parse(board.read_memory(0, SPL_HEADER_SIZE)).fel_script_address == 0
+
+
+def test_uenv_text_sets_the_uenv_length():
+    device, board = sim_device("soc=a20,dram=1G")
+    uboot = bundle("u-boot-sunxi-with-spl-a20.bin")
+    text = b"#=uEnv\nbootcmd=echo hi\n"
+    boot_uboot(device, uboot, script=(SCRIPT_ADDR, text))
+    header = SplHeader.parse(board.read_memory(0, SPL_HEADER_SIZE))
+    assert (header.fel_script_address, header.fel_uenv_length) == (SCRIPT_ADDR, len(text))
+
+
+# Transfers ------------------------------------------------------------------------------------
+
+
+class Counting(Transport):
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.transfers = 0
+        self.bytes = 0
+        self.commands: Counter[int] = Counter()
+
+    def bulk_out(self, data: bytes | memoryview) -> None:
+        self.transfers += 1
+        self.bytes += len(data)
+        if len(data) == 16:
+            self.commands[int.from_bytes(bytes(data)[:4], "little")] += 1
+        self.inner.bulk_out(data)
+
+    def bulk_in(self, length: int) -> bytes:
+        answer = self.inner.bulk_in(length)
+        self.transfers += 1
+        self.bytes += len(answer)
+        return answer
+
+
+def test_a20_boot_transfer_count_against_the_protocol_minimum():
+    counting = Counting(open_sim("soc=a20,dram=1G"))
+    device = FelDevice(counting)
+    uboot = bundle("u-boot-sunxi-with-spl-a20.bin")
+    script = (IMAGES / "boot.scr").read_bytes()
+    boot_uboot(device, uboot, script=(SCRIPT_ADDR, script))
+
+    # The least a FEL boot of this image can do: VERSION, WRITE SPL, WRITE thunk,
+    # EXEC thunk, READ marker, WRITE U-Boot, WRITE script, WRITE header fields,
+    # EXEC U-Boot. A20 adds the MMU round trip (cpu_state, READ table, mmu_off,
+    # WRITE table, mmu_on) and the DRAM probe of a v0.2 SPL (4 register thunks).
+    minimum = Counter({protocol.FEL_VERSION: 1, protocol.FEL_WRITE: 5, protocol.FEL_EXEC: 2,
+                       protocol.FEL_READ: 1})  # fmt: skip
+    mmu = Counter({protocol.FEL_WRITE: 4, protocol.FEL_EXEC: 3, protocol.FEL_READ: 2})
+    probe = Counter({protocol.FEL_WRITE: 4, protocol.FEL_EXEC: 4, protocol.FEL_READ: 2})
+    assert counting.commands == minimum + mmu + probe
+    # every FEL command is 3 USB exchanges of 3 transfers (request, data, response),
+    # except that EXEC has no data phase and its status never comes for the jump
+    commands = sum(counting.commands.values())
+    assert counting.transfers <= commands * 9
+    print(
+        f"A20 uboot boot: {commands} FEL commands ({sum(minimum.values())} minimum), "
+        f"{counting.transfers} bulk transfers, {counting.bytes} bytes"
+    )
