@@ -132,6 +132,17 @@ class FelDevice:
                 "power-cycle the board into FEL; check the code ends with 'bx lr'"
             ) from None
 
+    def jump(self, address: int) -> None:
+        """EXEC code that never returns to FEL (U-Boot, a warm reset), without awaiting its status.
+
+        Only the USB acknowledgement of the EXEC message is read. sunxi-fel reads
+        the status even here and gets it, which suggests the ROM answers before it
+        calls the code; a model or ROM that answers only after the call would make
+        us wait out the time-out for nothing, so the status is not asked for.
+        """
+        check_range(address, 4)
+        self._command(protocol.FEL_EXEC, address, 0)
+
     def refuse_rom_state(self, address: int, length: int) -> None:
         """Raise UnsafeWrite when the range touches SRAM the boot ROM lives on."""
         soc = self.soc

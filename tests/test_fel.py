@@ -101,3 +101,10 @@ def test_register_read_of_dram_before_spl_blames_dram():
     device, _ = a20_device(*write_answers(), OK_RESPONSE, DeviceTimeout("no answer"))
     with pytest.raises(DeviceTimeout, match=r"0x40000000 in DRAM.*felboot spl"):
         device.readl(0x40000000)
+
+
+def test_jump_sends_exec_and_does_not_wait_for_a_status():
+    device, transport = a20_device(OK_RESPONSE)  # only the message's USB acknowledgement
+    device.jump(0x4A000000)
+    assert transport.sent[1] == protocol.build_fel_message(protocol.FEL_EXEC, 0x4A000000)
+    assert len(transport.sent) == 2 and not transport.answers
