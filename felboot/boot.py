@@ -459,7 +459,7 @@ def boot_uboot(
     check_spl_fits(soc, bundle.spl)
     # Refuse writes over U-Boot's place before anything is sent (again once placed:
     # the FIT config can depend on the DRAM size).
-    expected = LoadedRegions(_uboot_regions(bundle, None))
+    expected = LoadedRegions(uboot_regions(bundle, None))
     for address, data, name in writes:
         expected.check(address, len(data), name)
     result = run_spl(device, bundle.spl, progress=progress, dram_size=dram_size)
@@ -480,7 +480,7 @@ def boot_uboot(
     return result
 
 
-def _uboot_regions(bundle: UBootBundle, dram_mib: int | None) -> list[Region]:
+def uboot_regions(bundle: UBootBundle, dram_mib: int | None) -> list[Region]:
     if isinstance(bundle.main, LegacyImage):
         return [("U-Boot", bundle.main.load, bundle.main.load + len(bundle.main.data))]
     parts, _ = plan_fit(bundle.main, bundle.spl, dram_mib)

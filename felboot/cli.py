@@ -374,6 +374,143 @@ def cmd_script(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_summary(report: Any) -> Iterator[str]:
+    from felboot.run import expected_console
+    from felboot.units import format_size
+
+    plan = report.plan
+    yield f"{report.dram} - U-Boot started; the board has left FEL"
+    for name, start, end in report.uboot.regions:
+        yield f"  0x{start:08x}-0x{end:08x}  {name[:16]:<16} {format_size(end - start)}"
+    for region in plan.regions:
+        yield (
+            f"  0x{region.start:08x}-0x{region.end:08x}  {region.name:<16} "
+            f"{format_size(region.size)}  {region.source or ''}"
+        )
+    script_size = format_size(len(report.script.image))
+    yield f"  0x{plan.script_address:08x}             {'boot.scr':<16} {script_size}"
+    sent = format_size(report.bytes_written)
+    yield f"Sent {sent} in all. On the serial console (115200 8N1) expect:"
+    for line in expected_console(report):
+        yield f"  - {line}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from felboot.progress import progress_bar
+    from felboot.run import execute, prepare, require_plan, save_script, upload_size
+
+    request = run_request(args, need_uboot=not args.dry_run)
+    prepared = prepare(request)
+    if args.dry_run:
+        plan, script = require_plan(prepared, prepared.inputs.board)
+        print_warnings(plan.warnings)
+        if args.save_script:
+            save_script(script, Path(args.save_script))
+        if args.json:
+            print(plan.to_json())
+        else:
+            print("\n".join(plan_table(plan)))
+            print("dry run: nothing was sent to a device")
+        return 0
+    if prepared.plan is not None:
+        print_warnings(prepared.plan.warnings)
+    with (
+        open_device(args) as device,
+        progress_bar(upload_size(prepared), "upload", args.quiet) as progress,
+    ):
+        report = execute(device, prepared, request, progress)
+    if prepared.plan is None:
+        print_warnings(report.plan.warnings)
+    if args.save_script:
+        save_script(report.script, Path(args.save_script))
+    for note in report.notes:
+        log.info("%s", note)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print("\n".join(run_summary(report)))
+    return 0
+
+
+# FEL boot chain -------------------------------------------------------------------------
+
+
+def parse_file_at(text: str, what: str) -> tuple[str, int]:
+    """FILE@ADDR -> (file, address)."""
+    name, at, address = text.rpartition("@")
+    if not at or not name:
+        raise UsageError(f"{what} {text!r}: write it as FILE@ADDR, e.g. boot.scr@0x43100000")
+    return name, parse_number(address, f"address of {name}")
+
+
+def cmd_spl(args: argparse.Namespace) -> int:
+    from felboot.boot import run_spl
+    from felboot.images import load
+    from felboot.images.spl import parse_spl
+    from felboot.progress import progress_bar
+
+    spl = parse_spl(load(Path(args.file)), args.file)
+    with open_device(args) as device, progress_bar(spl.length, "SPL", args.quiet) as progress:
+        result = run_spl(device, spl, progress=progress)
+    emit(
+        args,
+        {"dram_size": result.dram.size, "dram_source": result.dram.source},
+        f"SPL done, the board is back in FEL: {result.dram}",
+    )
+    return 0
+
+
+def cmd_uboot(args: argparse.Namespace) -> int:
+    from felboot.boot import boot_uboot
+    from felboot.images.uboot import load_uboot
+    from felboot.progress import progress_bar
+
+    bundle = load_uboot([Path(name) for name in args.files])
+    writes = []
+    for item in args.write:
+        name, address = parse_file_at(item, "--write")
+        writes.append((address, read_input_file(name), name))
+    script = None
+    if args.script:
+        name, address = parse_file_at(args.script, "--script")
+        script = (address, read_input_file(name, "boot script"))
+    total = sum(len(data) for _, data, _ in writes) + (len(script[1]) if script else 0)
+    with (
+        open_device(args) as device,
+        progress_bar(total + len(bundle.spl.data) + 1024 * 1024, "upload", args.quiet) as progress,
+    ):
+        result = boot_uboot(device, bundle, writes=writes, script=script, progress=progress)
+    emit(
+        args,
+        {"dram_size": result.dram.size, "dram_source": result.dram.source},
+        f"{result.dram}; U-Boot started, the board has left FEL",
+    )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from felboot.devices import format_sid
+    from felboot.errors import DeviceError
+    from felboot.images.spl import SPL_HEADER_SIZE, describe_header_in_sram
+    from felboot.soc import soc_label
+
+    with open_device(args) as device:
+        version = device.version()
+        soc = device.soc
+        data: dict[str, Any] = {"soc": soc_label(version.soc_id), "soc_id": version.soc_id}
+        try:
+            data["sid"] = format_sid(device.sid())
+        except DeviceError as error:
+            data["sid"] = None
+            data["sid_problem"] = str(error)
+        if soc is not None:
+            header = bytes(device.read(soc.spl_addr, SPL_HEADER_SIZE))
+            data.update(describe_header_in_sram(header))
+    text = "\n".join(tree_lines(data))
+    emit(args, data, text)
+    return 0
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
     parser.add_argument(
         "images", nargs="+", metavar="FILE", help="XEN KERNEL DTB (--no-xen: KERNEL DTB)"
@@ -499,6 +636,31 @@ def build_parser() -> argparse.ArgumentParser:
         "show where Xen, dom0, the initrd and the DTB would go (no device needed)",
     )
     add_run_arguments(p, device=False)
+    p = _add(
+        sub,
+        "run",
+        cmd_run,
+        "boot Xen and dom0 (or Linux with --no-xen): SPL, U-Boot, images, boot script, start",
+    )
+    add_run_arguments(p, device=True)
+    p.add_argument("--dry-run", action="store_true", help="plan and print, send nothing")
+    p.add_argument("--save-script", metavar="DIR", help="also write boot.cmd and boot.scr to DIR")
+    p = _add(sub, "spl", cmd_spl, "run an SPL: DRAM comes up, the board stays in FEL")
+    p.add_argument("file", help="sunxi-spl.bin or u-boot-sunxi-with-spl.bin")
+    p = _add(
+        sub,
+        "uboot",
+        cmd_uboot,
+        "run the SPL, place U-Boot and extra files, hand over a boot script, start U-Boot",
+    )
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="u-boot-sunxi-with-spl.bin, or SPL and .itb"
+    )
+    p.add_argument("--script", metavar="FILE@ADDR", help="boot.scr (or #=uEnv text) for U-Boot")
+    p.add_argument(
+        "--write", action="append", default=[], metavar="FILE@ADDR", help="extra file to load"
+    )
+    _add(sub, "info", cmd_info, "SoC, SID, and the SPL header left in SRAM (DRAM size, script)")
     p = _add(sub, "script", cmd_script, "write boot.cmd and boot.scr for a plan (no device needed)")
     add_run_arguments(p, device=False)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write to")

@@ -14,9 +14,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from felboot import boot
 from felboot.boards import BoardProfile, load_board, load_board_file
 from felboot.bootscript import build_boot_scr, render_boot_cmd
+from felboot.dram import DramInfo
 from felboot.errors import ImageError, UsageError
 from felboot.images import load
 from felboot.images.dtb import DeviceTree, parse_dtb
@@ -25,6 +28,11 @@ from felboot.images.uboot import UBootBundle, load_uboot, soc_hint
 from felboot.images.uimage import LegacyImage
 from felboot.plan import DEFAULT_SCRIPT_ADDRESS, DEFAULT_UBOOT_SIZE, UBOOT_LOAD_ADDRESS, Plan
 from felboot.plan import make_plan as plan_images
+from felboot.progress import TransferProgress
+from felboot.soc import SocInfo
+
+if TYPE_CHECKING:
+    from felboot.fel import FelDevice
 
 log = logging.getLogger(__name__)
 
@@ -245,3 +253,129 @@ def save_script(script: BootScript, directory: Path) -> tuple[Path, Path]:
     except OSError as error:
         raise UsageError(f"cannot write the boot script to {directory}: {error.strerror}") from None
     return text_path, image_path
+
+
+# On the device --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a run did: for the summary, --json and the tests."""
+
+    plan: Plan
+    script: BootScript
+    dram: DramInfo
+    uboot: boot.UBootPlacement
+    bytes_written: int
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dram": {"size": self.dram.size, "source": self.dram.source},
+            "uboot": {
+                "entry": self.uboot.entry,
+                "aarch64": self.uboot.aarch64,
+                "regions": [
+                    {"name": name, "start": start, "end": end}
+                    for name, start, end in self.uboot.regions
+                ],
+            },
+            "script": {"address": self.plan.script_address, "size": len(self.script.image)},
+            "bytes_written": self.bytes_written,
+            "notes": list(self.notes),
+            "plan": self.plan.to_dict(),
+        }
+
+
+def check_device_matches(soc: SocInfo, inputs: RunInputs) -> None:
+    board = inputs.board
+    if soc.name.lower() != board.soc.lower():
+        raise UsageError(
+            f"the board in FEL mode is an {soc.name}, but profile {board.name} is for an "
+            f"{board.soc}: pick the right --board (see 'felboot boards') or --device"
+        )
+
+
+def images_to_write(plan: Plan, script: BootScript) -> list[tuple[int, bytes, str]]:
+    """(address, bytes, name) of everything the plan writes after U-Boot, script last."""
+    writes = [(region.start, region.payload, region.name) for region in plan.regions]
+    writes.append((plan.script_address, script.image, "boot.scr"))
+    return writes
+
+
+def execute(
+    device: FelDevice,
+    prepared: Prepared,
+    request: RunRequest,
+    progress: TransferProgress,
+) -> RunReport:
+    """SPL -> plan (if DRAM had to be detected) -> U-Boot -> images -> script -> start."""
+    inputs = prepared.inputs
+    bundle = inputs.uboot
+    if bundle is None:  # load_inputs insists on it for a run; keep mypy and readers sure
+        raise UsageError("felboot run needs a U-Boot: pass --uboot")
+    soc = boot.boot_soc(device)
+    check_device_matches(soc, inputs)
+    boot.check_spl_fits(soc, bundle.spl)
+    notes = list(prepared.notes)
+    plan, script = prepared.plan, prepared.script
+    if plan is not None and script is not None:
+        expected = boot.LoadedRegions(boot.uboot_regions(bundle, None))
+        for address, data, name in images_to_write(plan, script):
+            expected.check(address, len(data), name)
+
+    spl = boot.run_spl(
+        device, bundle.spl, progress=progress, dram_size=known_dram_size(inputs, request)
+    )
+    notes.append(str(spl.dram))
+    if plan is None or (request.dram_size is None and spl.dram.size != plan.dram_size):
+        if plan is not None:
+            notes.append(
+                f"the profile says {plan.dram_size >> 20} MiB but the board has "
+                f"{spl.dram.size_mib} MiB: planned again for {spl.dram.size_mib} MiB"
+            )
+        plan = make_plan(inputs, request, spl.dram.size)
+        script = make_script(plan, inputs, request)
+        progress.grow(sum(len(data) for _, data, _ in images_to_write(plan, script)))
+    assert script is not None  # set together with plan above
+
+    placement = boot.load_uboot(device, bundle, progress=progress, dram_mib=spl.dram.size_mib)
+    loaded = boot.LoadedRegions(placement.regions)
+    writes = images_to_write(plan, script)
+    for address, data, name in writes:
+        loaded.check(address, len(data), name)
+    for address, data, name in writes:
+        log.info("writing %s at 0x%08x (%d bytes)", name, address, len(data))
+        device.write(address, data, progress)
+    if not boot.hand_off_script(device, bundle.spl, plan.script_address):
+        notes.append(f"at the U-Boot prompt type: source 0x{plan.script_address:08x}")
+    boot.start_uboot(device, placement)
+    return RunReport(plan, script, spl.dram, placement, progress.done, tuple(notes))
+
+
+def upload_size(prepared: Prepared) -> int:
+    """Bytes a run sends that are known before the SPL: the progress bar's first total."""
+    inputs = prepared.inputs
+    total = 0
+    if inputs.uboot is not None:
+        total += inputs.uboot.spl.length
+        main = inputs.uboot.main
+        total += (
+            len(main.data)
+            if isinstance(main, LegacyImage)
+            else sum(len(image.data) for image in main.images.values())
+        )
+    if prepared.plan is not None and prepared.script is not None:
+        total += sum(len(data) for _, data, _ in images_to_write(prepared.plan, prepared.script))
+    return total
+
+
+def expected_console(report: RunReport) -> list[str]:
+    """What the serial console should show next, in order."""
+    lines = ["U-Boot's banner, then 'DRAM: ...' and the boot script being sourced"]
+    if report.plan.no_xen:
+        lines.append("'Starting kernel ...', then Linux's 'Booting Linux on physical CPU 0x0'")
+    else:
+        lines.append("'Starting kernel ...', then Xen's banner ('Xen 4.x') and '(XEN) Loading d0'")
+        lines.append("dom0 on hvc0: '[    0.000000] Booting Linux on physical CPU 0x0'")
+    return lines

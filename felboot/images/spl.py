@@ -200,3 +200,23 @@ def spl_header_with_script(header_bytes: bytes, script_address: int, uenv_length
     header.fel_script_address = script_address
     header.fel_uenv_length = uenv_length
     return SplHeader.build(header) + bytes(header_bytes[SPL_HEADER_SIZE:])
+
+
+def describe_header_in_sram(header_bytes: bytes) -> dict[str, object]:
+    """What the SPL header left at the SoC's SPL address says, for `felboot info`.
+
+    A thunk-run SPL leaves "eGON.FEL" there; a v0.3+ SPL also leaves the DRAM size.
+    Anything else means no SPL ran in this FEL session (DRAM is still down).
+    """
+    header = SplHeader.parse(header_bytes[:SPL_HEADER_SIZE])
+    ran = header.magic == EGON_FEL_MAGIC
+    info: dict[str, object] = {
+        "spl": "ran and returned to FEL" if ran else "none has run (DRAM is not up)",
+    }
+    if ran and header.signature == SPL_SIGNATURE:
+        info["spl_version"] = f"{header.version >> _MINOR_BITS}.{header.version & 31}"
+        if header.version >= SPL_VERSION_DRAM_SIZE and header.dram_size:
+            info["dram_size_mib"] = header.dram_size
+        if header.version >= SPL_VERSION_FEL_SCRIPT and header.fel_script_address:
+            info["fel_script_address"] = f"0x{header.fel_script_address:08x}"
+    return info
