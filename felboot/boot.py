@@ -37,9 +37,9 @@ from felboot.images.spl import (
     SplImage,
     spl_header_with_script,
 )
-from felboot.images.uboot import UBootBundle
+from felboot.images.uboot import UBootBundle, soc_from_dt_name
 from felboot.images.uimage import ARCH_ARM64, LegacyImage
-from felboot.soc import SocInfo
+from felboot.soc import SocInfo, soc_by_name
 from felboot.thunks import ThunkPayload
 from felboot.thunks.boot_thunks import (
     DACR_ALL_CLIENTS,
@@ -162,7 +162,14 @@ def spl_size_limit(soc: SocInfo) -> tuple[int, str]:
     return min(limits)
 
 
-def check_spl_fits(soc: SocInfo, spl: SplImage) -> None:
+def check_spl_suits(soc: SocInfo, spl: SplImage) -> None:
+    """Refuse an SPL built for another SoC (by its DT name) or too large for this one."""
+    built_for = soc_from_dt_name(spl.dt_name) if spl.dt_name else None
+    if built_for is not None and soc_by_name(built_for) is not soc:
+        raise ImageError(
+            f"{spl.source} is built for the {built_for} ({spl.dt_name}), but the board in FEL "
+            f"mode is an {soc.name}: use the U-Boot built for this board"
+        )
     limit, reason = spl_size_limit(soc)
     if spl.length > limit:
         raise ImageError(
@@ -256,7 +263,7 @@ def run_spl(
 ) -> SplResult:
     """Run ``spl`` from FEL and return with DRAM up; ``dram_size`` is the profile's fallback."""
     soc = boot_soc(device)
-    check_spl_fits(soc, spl)
+    check_spl_suits(soc, spl)
     thunk = build_spl_thunk(soc, spl.length)
 
     if soc.smc_probe_addr is not None:
@@ -456,7 +463,7 @@ def boot_uboot(
 ) -> SplResult:
     """SPL, U-Boot, extra writes, script handoff, start: nothing is sent after a fault."""
     soc = boot_soc(device)
-    check_spl_fits(soc, bundle.spl)
+    check_spl_suits(soc, bundle.spl)
     # Refuse writes over U-Boot's place before anything is sent (again once placed:
     # the FIT config can depend on the DRAM size).
     expected = LoadedRegions(uboot_regions(bundle, None))

@@ -316,7 +316,7 @@ def execute(
         raise UsageError("felboot run needs a U-Boot: pass --uboot")
     soc = boot.boot_soc(device)
     check_device_matches(soc, inputs)
-    boot.check_spl_fits(soc, bundle.spl)
+    boot.check_spl_suits(soc, bundle.spl)
     notes = list(prepared.notes)
     plan, script = prepared.plan, prepared.script
     if plan is not None and script is not None:

@@ -147,7 +147,7 @@ def test_spl_upload_pieces_never_touch_rom_ranges():
 @pytest.mark.parametrize("soc", ["a64", "h5"])
 def test_arm64_fit_boot_places_atf_uboot_dtb_and_resets_into_aarch64(soc):
     device, board = sim_device(f"soc={soc},dram=1G")
-    uboot = bundle("u-boot-sunxi-with-spl-a64.bin")
+    uboot = bundle(f"u-boot-sunxi-with-spl-{soc}.bin")
     fit = uboot.main
     assert isinstance(fit, FitImage)
     result = boot_uboot(device, uboot)
@@ -183,7 +183,7 @@ def test_arm64_placement_reports_regions():
 
 def test_h3_boot_builds_a_table_at_mmu_tt_addr():
     device, board = sim_device("soc=h3,dram=512M")
-    uboot = bundle("u-boot-sunxi-with-spl-a20.bin")  # a 32-bit legacy U-Boot
+    uboot = bundle("u-boot-sunxi-with-spl-h3.bin")  # a 32-bit legacy U-Boot
     result = boot_uboot(device, uboot)
     assert kinds(board) == ["spl", "uboot_started"]
     assert result.mmu_restored and result.dram.size == 512 << 20
@@ -333,3 +333,17 @@ def test_a20_boot_transfer_count_against_the_protocol_minimum():
         f"A20 uboot boot: {commands} FEL commands ({sum(minimum.values())} minimum), "
         f"{counting.transfers} bulk transfers, {counting.bytes} bytes"
     )
+
+
+def test_uboot_for_another_soc_is_refused_before_anything_is_written():
+    from felboot.boot import boot_uboot
+    from felboot.devices import open_transport
+    from felboot.errors import ImageError
+    from felboot.fel import FelDevice
+    from felboot.images.uboot import load_uboot
+
+    bundle = load_uboot([IMAGES / "u-boot-sunxi-with-spl-a20.bin"])
+    sim = open_transport("sim:soc=h3")
+    with pytest.raises(ImageError, match=r"built for the A20 \(sun7i-a20-.*an H3"):
+        boot_uboot(FelDevice(sim), bundle)
+    assert not sim.board.events and not sim.board.dram_ready

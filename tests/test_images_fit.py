@@ -69,7 +69,7 @@ def small_fit(images: dict[str, dict[str, object]], configs: dict[str, dict[str,
 
 def test_external_data_fixture() -> None:
     fit = parse_fit(fixture("u-boot-a64.itb"), "u-boot.itb")
-    expected = make_images.fit_payloads()
+    expected = make_images.fit_payloads(make_images.A64_BOARDS)
     assert list(fit.images) == list(expected)
     for name, (props, data) in expected.items():
         image = fit.images[name]
