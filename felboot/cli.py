@@ -389,8 +389,9 @@ def run_summary(report: Any) -> Iterator[str]:
         )
     script_size = format_size(len(report.script.image))
     yield f"  0x{plan.script_address:08x}             {'boot.scr':<16} {script_size}"
-    sent = format_size(report.bytes_written)
-    yield f"Sent {sent} in all. On the serial console (115200 8N1) expect:"
+    sent, given = format_size(report.bytes_written), format_size(report.input_bytes)
+    gzip_note = ", the dom0 kernel gzip'ed" if plan.kernel_gzipped else ""
+    yield f"Sent {sent} for {given} of input{gzip_note}. On the serial console (115200 8N1):"
     for line in expected_console(report):
         yield f"  - {line}"
 

@@ -267,6 +267,7 @@ class RunReport:
     dram: DramInfo
     uboot: boot.UBootPlacement
     bytes_written: int
+    input_bytes: int  # the same images as the files given: what compression saved
     notes: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -282,6 +283,7 @@ class RunReport:
             },
             "script": {"address": self.plan.script_address, "size": len(self.script.image)},
             "bytes_written": self.bytes_written,
+            "input_bytes": self.input_bytes,
             "notes": list(self.notes),
             "plan": self.plan.to_dict(),
         }
@@ -350,7 +352,26 @@ def execute(
     if not boot.hand_off_script(device, bundle.spl, plan.script_address):
         notes.append(f"at the U-Boot prompt type: source 0x{plan.script_address:08x}")
     boot.start_uboot(device, placement)
-    return RunReport(plan, script, spl.dram, placement, progress.done, tuple(notes))
+    return RunReport(
+        plan, script, spl.dram, placement, progress.done, input_size(inputs), tuple(notes)
+    )
+
+
+def input_size(inputs: RunInputs) -> int:
+    """Bytes of the inputs as given (SPL and U-Boot proper as the ROM and SPL would load them)."""
+    total = inputs.kernel.file_size + inputs.dtb.totalsize + len(inputs.initrd or b"")
+    if inputs.xen is not None:
+        total += inputs.xen.file_size
+    if inputs.uboot is not None:
+        total += inputs.uboot.spl.length + uboot_size(inputs.uboot)
+    return total
+
+
+def uboot_size(bundle: UBootBundle) -> int:
+    main = bundle.main
+    if isinstance(main, LegacyImage):
+        return len(main.data)
+    return sum(len(image.data) for image in main.images.values())
 
 
 def upload_size(prepared: Prepared) -> int:
@@ -358,13 +379,7 @@ def upload_size(prepared: Prepared) -> int:
     inputs = prepared.inputs
     total = 0
     if inputs.uboot is not None:
-        total += inputs.uboot.spl.length
-        main = inputs.uboot.main
-        total += (
-            len(main.data)
-            if isinstance(main, LegacyImage)
-            else sum(len(image.data) for image in main.images.values())
-        )
+        total += inputs.uboot.spl.length + uboot_size(inputs.uboot)
     if prepared.plan is not None and prepared.script is not None:
         total += sum(len(data) for _, data, _ in images_to_write(prepared.plan, prepared.script))
     return total
