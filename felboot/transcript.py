@@ -32,6 +32,7 @@ import binascii
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -123,7 +124,7 @@ class RecordingTransport(Transport):
         header = {
             HEADER_KEY: FORMAT_VERSION,
             "device": inner.description,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": _creation_time().isoformat(timespec="seconds"),
             "note": note,
         }
         self._write(header)
@@ -376,3 +377,11 @@ class ReplayTransport(Transport):
         if transfer.error is not None:
             error_class = _error_class(transfer.error) or TranscriptError
             raise error_class(transfer.message)
+
+
+def _creation_time() -> datetime:
+    """Now, or SOURCE_DATE_EPOCH when set (re-recorded fixtures then differ only on the wire)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc)
+    return datetime.now(timezone.utc)
