@@ -1,0 +1,100 @@
+"""The boot chain and images: spl, uboot, info, inspect."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from felboot.commands.common import (
+    emit,
+    open_device,
+    parse_file_at,
+    read_input_file,
+    tree_lines,
+)
+
+
+def cmd_spl(args: argparse.Namespace) -> int:
+    from felboot.boot import run_spl
+    from felboot.images import load
+    from felboot.images.spl import parse_spl
+    from felboot.progress import progress_bar
+
+    spl = parse_spl(load(Path(args.file)), args.file)
+    with open_device(args) as device, progress_bar(spl.length, "SPL", args.quiet) as progress:
+        result = run_spl(device, spl, progress=progress)
+    emit(
+        args,
+        {"dram_size": result.dram.size, "dram_source": result.dram.source},
+        f"SPL done, the board is back in FEL: {result.dram}",
+    )
+    return 0
+
+
+def cmd_uboot(args: argparse.Namespace) -> int:
+    from felboot.boot import boot_uboot
+    from felboot.images.uboot import load_uboot
+    from felboot.progress import progress_bar
+
+    bundle = load_uboot([Path(name) for name in args.files])
+    writes = []
+    for item in args.write:
+        name, address = parse_file_at(item, "--write")
+        writes.append((address, read_input_file(name), name))
+    script = None
+    if args.script:
+        name, address = parse_file_at(args.script, "--script")
+        script = (address, read_input_file(name, "boot script"))
+    total = sum(len(data) for _, data, _ in writes) + (len(script[1]) if script else 0)
+    with (
+        open_device(args) as device,
+        progress_bar(total + len(bundle.spl.data) + 1024 * 1024, "upload", args.quiet) as progress,
+    ):
+        result = boot_uboot(device, bundle, writes=writes, script=script, progress=progress)
+    emit(
+        args,
+        {"dram_size": result.dram.size, "dram_source": result.dram.source},
+        f"{result.dram}; U-Boot started, the board has left FEL",
+    )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from felboot.devices import format_sid
+    from felboot.errors import DeviceError
+    from felboot.images.spl import SPL_HEADER_SIZE, describe_header_in_sram
+    from felboot.soc import soc_label
+
+    with open_device(args) as device:
+        version = device.version()
+        soc = device.soc
+        data: dict[str, Any] = {"soc": soc_label(version.soc_id), "soc_id": version.soc_id}
+        try:
+            data["sid"] = format_sid(device.sid())
+        except DeviceError as error:
+            data["sid"] = None
+            data["sid_problem"] = str(error)
+        if soc is not None:
+            header = bytes(device.read(soc.spl_addr, SPL_HEADER_SIZE))
+            data.update(describe_header_in_sram(header))
+    text = "\n".join(tree_lines(data))
+    emit(args, data, text)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from felboot.images.identify import describe_file
+
+    reports = [describe_file(Path(name)) for name in args.files]
+    if args.json:
+        print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+    else:
+        for report in reports:
+            print("\n".join(tree_lines(report)))
+    problems = [problem for report in reports for problem in report.get("problems", [])]
+    for problem in problems:
+        print(f"felboot: problem: {problem}", file=sys.stderr)
+    return 1 if problems else 0

@@ -1,0 +1,106 @@
+"""What every command handler shares: reading user files, printing results, opening the device."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from felboot.errors import UsageError
+from felboot.units import parse_number
+
+if TYPE_CHECKING:
+    from felboot.fel import FelDevice
+
+log = logging.getLogger("felboot")
+
+
+def read_input_file(path: str, what: str = "file") -> bytes:
+    """Read a user-named file, or raise a UsageError that names it."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path} is a directory: name a file") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path}: {error.strerror}") from None
+
+
+def write_output_file(path: str, data: bytes | bytearray) -> None:
+    try:
+        if path == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            Path(path).write_bytes(data)
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}") from None
+
+
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """Print a result: JSON with --json, else the human text."""
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(text)
+
+
+@contextmanager
+def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
+    """The FelDevice selected by --device/--wait/--record, closed afterwards."""
+    from felboot.devices import open_transport
+    from felboot.fel import FelDevice
+    from felboot.transcript import ReplayTransport
+
+    record = Path(args.record) if args.record else None
+    if args.wait and not args.quiet:
+        limit = "" if args.wait == float("inf") else f" (up to {args.wait:g} s)"
+        print(f"waiting for a board in FEL mode{limit}: press its FEL button now", file=sys.stderr)
+    note = "felboot " + " ".join(sys.argv[1:]) if record else None
+    transport = open_transport(args.device, wait=args.wait, record=record, note=note)
+    try:
+        yield FelDevice(transport)
+        if isinstance(transport, ReplayTransport):
+            transport.finish()  # a replay that stops short of its transcript diverged too
+    finally:
+        transport.close()
+
+
+def tree_lines(data: Any, indent: int = 0) -> Iterator[str]:
+    """A nested dict/list as indented "key: value" lines for humans."""
+    pad = "  " * indent
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, (dict, list)) and value:
+                yield f"{pad}{key}:"
+                yield from tree_lines(value, indent + 1)
+            else:
+                yield f"{pad}{key}: {'-' if value is None or value == [] else value}"
+    elif isinstance(data, list):
+        for item in data:
+            if isinstance(item, dict):
+                yield f"{pad}-"
+                yield from tree_lines(item, indent + 1)
+            else:
+                yield f"{pad}- {item}"
+    else:
+        yield f"{pad}{data}"
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        print(f"felboot: warning: {warning}", file=sys.stderr)
+
+
+def parse_file_at(text: str, what: str) -> tuple[str, int]:
+    """FILE@ADDR -> (file, address)."""
+    name, at, address = text.rpartition("@")
+    if not at or not name:
+        raise UsageError(f"{what} {text!r}: write it as FILE@ADDR, e.g. boot.scr@0x43100000")
+    return name, parse_number(address, f"address of {name}")

@@ -1,0 +1,154 @@
+"""Everyday FEL commands: list, version, sid, read, write, hexdump, exec, readl, writel, reset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator, Sequence
+
+from felboot.commands.common import (
+    emit,
+    log,
+    open_device,
+    read_input_file,
+    write_output_file,
+)
+from felboot.errors import UsageError
+from felboot.units import parse_number
+
+
+def hexdump_lines(address: int, data: bytes | bytearray) -> Iterator[str]:
+    for offset in range(0, len(data), 16):
+        row = data[offset : offset + 16]
+        hex_part = " ".join(f"{byte:02x}" for byte in row).ljust(47)
+        text = "".join(chr(byte) if 0x20 <= byte < 0x7F else "." for byte in row)
+        yield f"{address + offset:08x}: {hex_part}  {text}"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from felboot.devices import NO_DEVICE, list_devices
+
+    listings = list_devices()
+    if args.json:
+        print(json.dumps([listing.to_dict() for listing in listings], indent=2))
+    elif not listings:
+        print(NO_DEVICE)
+    else:
+        for listing in listings:
+            print(listing.summary())
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from felboot.soc import soc_label
+
+    with open_device(args) as device:
+        version = device.version()
+    data = {
+        "device": device.transport.description,
+        "soc": soc_label(version.soc_id),
+        "soc_id": version.soc_id,
+        "firmware": version.firmware,
+        "protocol": version.protocol,
+        "scratchpad": version.scratchpad,
+    }
+    text = (
+        f"{data['soc']} (SoC id 0x{version.soc_id:04x}) on {data['device']}: "
+        f"FEL protocol {version.protocol}, firmware {version.firmware}, "
+        f"scratchpad 0x{version.scratchpad:x}"
+    )
+    emit(args, data, text)
+    return 0
+
+
+def cmd_sid(args: argparse.Namespace) -> int:
+    from felboot.devices import format_sid
+
+    with open_device(args) as device:
+        sid = format_sid(device.sid())
+    emit(args, {"sid": sid}, sid)
+    return 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from felboot.progress import progress_bar
+
+    address = parse_number(args.address, "address")
+    length = parse_number(args.length, "length")
+    with open_device(args) as device, progress_bar(length, "read", args.quiet) as progress:
+        data = device.read(address, length, progress)
+    write_output_file(args.file, data)
+    return 0
+
+
+def parse_address_file_pairs(words: Sequence[str]) -> list[tuple[int, str, bytes]]:
+    """ADDR FILE [ADDR FILE ...] -> (address, name, contents), all read before any transfer."""
+    if len(words) % 2:
+        raise UsageError(
+            f"'{words[-1]}' has no partner: give address and file in pairs, e.g. 0x2000 spl.bin"
+        )
+    pairs = []
+    for address_text, name in zip(words[0::2], words[1::2], strict=True):
+        address = parse_number(address_text, "address")
+        pairs.append((address, name, read_input_file(name)))
+    return pairs
+
+
+def cmd_write(args: argparse.Namespace) -> int:
+    from felboot.fel import check_range
+    from felboot.progress import progress_bar
+
+    pairs = parse_address_file_pairs(args.pairs)
+    for address, _name, data in pairs:
+        check_range(address, len(data))
+    total = sum(len(data) for _, _, data in pairs)
+    with open_device(args) as device:
+        for address, _name, data in pairs:  # refuse every unsafe range before sending any
+            device.refuse_rom_state(address, len(data))
+        with progress_bar(total, "write", args.quiet) as progress:
+            for address, name, data in pairs:
+                log.info("writing %s (%d bytes) to 0x%08x", name, len(data), address)
+                device.write(address, data, progress)
+    return 0
+
+
+def cmd_hexdump(args: argparse.Namespace) -> int:
+    address = parse_number(args.address, "address")
+    length = parse_number(args.length, "length")
+    with open_device(args) as device:
+        data = device.read(address, length)
+    for line in hexdump_lines(address, data):
+        print(line)
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    address = parse_number(args.address, "address")
+    with open_device(args) as device:
+        device.execute(address)
+    return 0
+
+
+def cmd_readl(args: argparse.Namespace) -> int:
+    address = parse_number(args.address, "address")
+    with open_device(args) as device:
+        value = device.readl(address)
+    emit(args, {"address": address, "value": value}, f"0x{value:08x}")
+    return 0
+
+
+def cmd_writel(args: argparse.Namespace) -> int:
+    address = parse_number(args.address, "address")
+    value = parse_number(args.value, "value")
+    if value >= 1 << 32:
+        raise UsageError(f"value {args.value} does not fit in 32 bits")
+    with open_device(args) as device:
+        device.writel(address, value)
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    with open_device(args) as device:
+        device.reset()
+    print("reset requested through the watchdog: the board reboots from its boot media")
+    return 0
