@@ -9,8 +9,6 @@ after the SPL call.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 
 import construct as cs
@@ -47,6 +45,7 @@ from felboot.thunks.boot_thunks import (
     parse_section_table,
     with_fast_dram,
 )
+from tests.support import assemble_file
 
 unicorn = pytest.importorskip("unicorn")
 arm = pytest.importorskip("unicorn.arm_const")
@@ -74,14 +73,7 @@ def words(*values: int) -> bytes:
 
 @pytest.mark.parametrize("thunk", BOOT_THUNKS.values(), ids=lambda t: t.name)
 def test_shipped_words_are_what_the_assembler_makes(thunk: Thunk, tmp_path):
-    assembler = shutil.which("arm-none-eabi-as")
-    objcopy = shutil.which("arm-none-eabi-objcopy")
-    if assembler is None or objcopy is None:
-        pytest.skip("binutils-arm-none-eabi (arm-none-eabi-as, -objcopy) is not installed")
-    obj, binary = tmp_path / f"{thunk.name}.o", tmp_path / f"{thunk.name}.bin"
-    subprocess.run([assembler, "-o", obj, thunk.source], check=True, capture_output=True)
-    subprocess.run([objcopy, "-O", "binary", obj, binary], check=True, capture_output=True)
-    assert binary.read_bytes() == thunk.code
+    assert assemble_file(thunk.source, tmp_path) == thunk.code
 
 
 def test_every_boot_thunk_has_a_documented_source():

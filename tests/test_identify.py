@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import types
@@ -15,20 +14,13 @@ import pytest
 from felboot.errors import UsageError
 from felboot.images import identify
 from felboot.images.identify import describe_bytes, describe_file
+from tests.support import fixture_script
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "fixtures" / "images"
 
 
-def generator() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("make_images", ROOT / "fixtures/make_images.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_images = generator()
+make_images = fixture_script("make_images")
 
 
 def describe(name: str) -> dict[str, Any]:

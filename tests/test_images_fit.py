@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
 import fdt
 import pytest
@@ -17,20 +15,13 @@ from hypothesis import strategies as st
 
 from felboot.errors import ImageError
 from felboot.images.fit import FitImage, parse_fit, read_fdt, select_config
+from tests.support import fixture_script
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "fixtures" / "images"
 
 
-def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_images", ROOT / "fixtures/make_images.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_images = generator()
+make_images = fixture_script("make_images")
 
 
 def fixture(name: str) -> bytes:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import fdt
 import pytest
@@ -23,20 +21,13 @@ from felboot.images.uboot import (
 )
 from felboot.images.uimage import LegacyImage, build_script_image
 from felboot.soc import soc_by_name
+from tests.support import fixture_script
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "fixtures" / "images"
 
 
-def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_images", ROOT / "fixtures/make_images.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_images = generator()
+make_images = fixture_script("make_images")
 
 
 def fixture(name: str) -> bytes:

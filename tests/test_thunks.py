@@ -9,8 +9,6 @@ untouched, no SRAM written outside the uploaded code + block.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,6 +36,7 @@ from felboot.thunks.registers import (
     scratch_room,
     sid_bytes,
 )
+from tests.support import assemble_file
 
 unicorn = pytest.importorskip("unicorn")
 arm = pytest.importorskip("unicorn.arm_const")
@@ -129,14 +128,7 @@ def result_of(board: Board, payload_data: bytes, offset: int, size: int) -> byte
 
 @pytest.mark.parametrize("thunk", THUNKS.values(), ids=lambda t: t.name)
 def test_shipped_words_are_what_the_assembler_makes(thunk: Thunk, tmp_path):
-    assembler = shutil.which("arm-none-eabi-as")
-    objcopy = shutil.which("arm-none-eabi-objcopy")
-    if assembler is None or objcopy is None:
-        pytest.skip("binutils-arm-none-eabi (arm-none-eabi-as, -objcopy) is not installed")
-    obj, binary = tmp_path / f"{thunk.name}.o", tmp_path / f"{thunk.name}.bin"
-    subprocess.run([assembler, "-o", obj, thunk.source], check=True, capture_output=True)
-    subprocess.run([objcopy, "-O", "binary", obj, binary], check=True, capture_output=True)
-    assert binary.read_bytes() == thunk.code
+    assert assemble_file(thunk.source, tmp_path) == thunk.code
 
 
 def test_every_register_thunk_has_a_source():
