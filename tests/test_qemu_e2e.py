@@ -174,9 +174,10 @@ def assert_regions_intact(result: Boot) -> None:
         if crc is None:
             failures.append(f"{blob.name} 0x{blob.address:08x}: U-Boot printed no crc32")
         elif crc != blob.crc32 or marker not in console:
+            verdict = "PASS" if marker in console else "FAIL"
             failures.append(
                 f"{blob.name} 0x{blob.address:08x}-0x{blob.end:08x}: expected crc32 "
-                f"{blob.crc32:08x}, U-Boot computed {crc:08x}"
+                f"{blob.crc32:08x}, U-Boot computed {crc:08x} and said {verdict}"
             )
     assert not failures, (
         "planned regions changed before felboot's script ran:\n"
