@@ -34,6 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 UBOOT = Path("/usr/lib/u-boot/orangepi_plus/u-boot-sunxi-with-spl.bin")
 XEN = Path("/boot/xen-4.17-armhf")
 DTB_NAME = "sun8i-h3-orangepi-pc.dtb"
+UBOOT_QEMU_ARM64 = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
+XEN_ARM64 = Path("/boot/xen-4.17-arm64")
+VIRT_PROFILE = ROOT / "fixtures" / "qemu" / "qemu-virt-arm64.toml"
+# The same machine options for the DTB dump and the boot: the DTB must match.
+VIRT_MACHINE = ("-M", "virt,virtualization=on", "-cpu", "cortex-a57", "-m", "1G", "-smp", "2")
+VIRT_SCRIPTADDR = 0x40200000  # qemu_arm64 U-Boot's scriptaddr: distro boot loads boot.scr there
 BOOT_TIMEOUT = 120.0  # seconds for one QEMU run; each takes about 10 s here
 
 
@@ -109,7 +115,51 @@ class Boot:
     check_script: str
 
 
-def boot(request: RunRequest, expected_after_checks: list[str], directory: Path) -> Boot:
+@dataclass(frozen=True)
+class Machine:
+    """How one QEMU machine gets U-Boot, the card and the check script."""
+
+    qemu: str
+    arguments: tuple[str, ...]  # everything but the disk and the loaders
+    disk_interface: tuple[str, ...]  # {disk} stands for the image path
+    uboot: bytes  # written at 8 KiB on the card (the sunxi SPL's place); b"" for none
+    check_address: int  # where U-Boot loads and runs the check script
+
+    def card_files(self, check_image: bytes) -> dict[str, bytes]:
+        if self.check_address == qemu_boot.CHECK_SCRIPT_ADDRESS:  # sunxi: env runs it
+            return {
+                qemu_boot.ENV_FILE: qemu_boot.environment(qemu_boot.boot_environment()),
+                qemu_boot.CHECK_FILE: check_image,
+            }
+        return {"boot.scr": check_image}  # distro boot loads it to its own scriptaddr
+
+
+def orangepi_pc() -> Machine:
+    return Machine(
+        qemu=qemu_boot.QEMU,
+        arguments=("-M", "orangepi-pc", "-m", "1G"),
+        disk_interface=("-drive", "file={disk},format=raw,if=sd"),
+        uboot=UBOOT.read_bytes(),
+        check_address=qemu_boot.CHECK_SCRIPT_ADDRESS,
+    )
+
+
+def virt_arm64() -> Machine:
+    return Machine(
+        qemu=qemu_boot.QEMU_AARCH64,
+        arguments=(*VIRT_MACHINE, "-bios", str(UBOOT_QEMU_ARM64)),
+        disk_interface=(
+            *("-drive", "if=none,file={disk},format=raw,id=card"),
+            *("-device", "virtio-blk-device,drive=card"),
+        ),
+        uboot=b"",
+        check_address=VIRT_SCRIPTADDR,
+    )
+
+
+def boot(
+    machine: Machine, request: RunRequest, expected_after_checks: list[str], directory: Path
+) -> Boot:
     """Plan with felboot, build the card, boot QEMU until the expected console lines."""
     prepared = prepare(request)
     plan, script = prepared.plan, prepared.script
@@ -117,8 +167,7 @@ def boot(request: RunRequest, expected_after_checks: list[str], directory: Path)
     # Everything a FEL run writes after U-Boot: the regions, then boot.scr.
     blobs = [qemu_boot.Blob(r.name, r.start, r.payload) for r in plan.regions]
     blobs.append(qemu_boot.Blob("boot.scr", plan.script_address, script.image))
-    scratch = (qemu_boot.CHECK_SCRIPT_ADDRESS, qemu_boot.CRC_RESULT_ADDRESS)
-    for address in scratch:
+    for address in (machine.check_address, qemu_boot.CRC_RESULT_ADDRESS):
         for region in (*plan.regions, *plan.reserved):
             assert not region.start <= address < region.end, (
                 f"the test's scratch address 0x{address:08x} lies in {region.name}"
@@ -126,20 +175,14 @@ def boot(request: RunRequest, expected_after_checks: list[str], directory: Path)
 
     check = qemu_boot.check_commands(blobs, plan.script_address)
     (directory / "check.cmd").write_text(check)
-    card = sdcard.sd_image(
-        UBOOT.read_bytes(),
-        {
-            qemu_boot.ENV_FILE: qemu_boot.environment(qemu_boot.boot_environment()),
-            qemu_boot.CHECK_FILE: build_boot_scr(check, 0),
-        },
-    )
-    card_path = directory / "sd.img"
+    card = sdcard.sd_image(machine.uboot, machine.card_files(build_boot_scr(check, 0)))
+    card_path = directory / "card.img"
     card_path.write_bytes(card)
     command = [
-        qemu_boot.QEMU,
-        *("-M", "orangepi-pc", "-m", "1G"),
+        machine.qemu,
+        *machine.arguments,
         *("-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"),
-        *("-drive", f"file={card_path},format=raw,if=sd"),
+        *(part.format(disk=card_path) for part in machine.disk_interface),
         *qemu_boot.loader_arguments(blobs, directory),
     ]
     expected = [
@@ -215,6 +258,7 @@ def test_felboot_plan_boots_xen_and_dom0_on_orangepi_pc(tmp_path: Path) -> None:
     prepared = prepare(request)
     _, dom0_args = command_lines(prepared.inputs, request)
     result = boot(
+        orangepi_pc(),
         request,
         [
             "(XEN) Xen version 4.17",
@@ -249,6 +293,7 @@ def test_felboot_no_xen_plan_boots_linux_on_orangepi_pc(tmp_path: Path) -> None:
     kernel, dtb = require(xen=False, flavours=("armmp", "armmp-lpae"))
     request = RunRequest(board="orangepi-pc", uboot=(UBOOT,), kernel=kernel, dtb=dtb, no_xen=True)
     result = boot(
+        orangepi_pc(),
         request,
         [
             "Starting kernel ...",
@@ -261,3 +306,65 @@ def test_felboot_no_xen_plan_boots_linux_on_orangepi_pc(tmp_path: Path) -> None:
     assert_regions_intact(result)
     assert_console(result)
     assert "(XEN)" not in result.run.text
+
+
+def virt_dtb(directory: Path) -> Path:
+    """QEMU's own DTB for the virt machine as the test boots it (what dom0 must see)."""
+    path = directory / "virt.dtb"
+    subprocess.run(
+        [qemu_boot.QEMU_AARCH64, "-M", f"{VIRT_MACHINE[1]},dumpdtb={path}", *VIRT_MACHINE[2:]],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_felboot_plan_boots_arm64_xen_and_gzipped_dom0_on_qemu_virt(tmp_path: Path) -> None:
+    if shutil.which(qemu_boot.QEMU_AARCH64) is None:
+        pytest.skip(f"{qemu_boot.QEMU_AARCH64} missing: apt-get install qemu-system-arm")
+    if not UBOOT_QEMU_ARM64.is_file():
+        pytest.skip(f"{UBOOT_QEMU_ARM64} missing: apt-get install u-boot-qemu")
+    if not XEN_ARM64.is_file():
+        pytest.skip(f"{XEN_ARM64} missing: apt-get install xen-hypervisor-4.17-arm64:arm64")
+    kernels = sorted(Path("/boot").glob("vmlinuz-*-arm64"), reverse=True)
+    if not kernels:
+        pytest.skip("no /boot/vmlinuz-*-arm64: apt-get install linux-image-arm64:arm64")
+    missing = sdcard.missing_tools()
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)}: needed to build the disk")
+    request = RunRequest(
+        board_file=VIRT_PROFILE,
+        xen=XEN_ARM64,
+        kernel=kernels[0],
+        dtb=virt_dtb(tmp_path),
+        need_uboot=False,
+    )
+    prepared = prepare(request)
+    _, dom0_args = command_lines(prepared.inputs, request)
+    result = boot(
+        virt_arm64(),
+        request,
+        [
+            "(XEN) Xen version 4.17",
+            "(XEN) *** LOADING DOMAIN 0 ***",
+            "Booting Linux on physical CPU",
+            "Machine model: linux,dummy-virt",
+            f"Kernel command line: {dom0_args}",
+        ],
+        tmp_path,
+    )
+    assert_regions_intact(result)
+    assert_console(result)
+    plan = result.plan
+    assert plan.arch == "arm64" and plan.kernel_gzipped
+    assert prepared.script is not None
+    assert "setenv fdt_high 0xffffffffffffffff" in prepared.script.text
+    assert_in_order(
+        result.run.text,
+        [
+            f"## Executing script at {plan.script_address:08x}",
+            f"Loading d0 kernel from boot module @ {plan.kernel.start:016x}",
+        ],
+    )
