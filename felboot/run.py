@@ -363,15 +363,8 @@ def input_size(inputs: RunInputs) -> int:
     if inputs.xen is not None:
         total += inputs.xen.file_size
     if inputs.uboot is not None:
-        total += inputs.uboot.spl.length + uboot_size(inputs.uboot)
+        total += inputs.uboot.spl.length + inputs.uboot.main_size
     return total
-
-
-def uboot_size(bundle: UBootBundle) -> int:
-    main = bundle.main
-    if isinstance(main, LegacyImage):
-        return len(main.data)
-    return sum(len(image.data) for image in main.images.values())
 
 
 def upload_size(prepared: Prepared) -> int:
@@ -379,7 +372,7 @@ def upload_size(prepared: Prepared) -> int:
     inputs = prepared.inputs
     total = 0
     if inputs.uboot is not None:
-        total += inputs.uboot.spl.length + uboot_size(inputs.uboot)
+        total += inputs.uboot.spl.length + inputs.uboot.main_size
     if prepared.plan is not None and prepared.script is not None:
         total += sum(len(data) for _, data, _ in images_to_write(prepared.plan, prepared.script))
     return total

@@ -347,3 +347,15 @@ def test_uboot_for_another_soc_is_refused_before_anything_is_written():
     with pytest.raises(ImageError, match=r"built for the A20 \(sun7i-a20-.*an H3"):
         boot_uboot(FelDevice(sim), bundle)
     assert not sim.board.events and not sim.board.dram_ready
+
+
+def test_info_reads_what_the_spl_left_in_sram():
+    from felboot.images.spl import SPL_HEADER_SIZE, describe_header_in_sram
+
+    device, _ = sim_device("soc=a64,dram=2G")
+    spl_addr = soc_by_name("A64").spl_addr
+    before = describe_header_in_sram(bytes(device.read(spl_addr, SPL_HEADER_SIZE)))
+    assert before == {"spl": "none has run (DRAM is not up)"}
+    run_spl(device, bundle("u-boot-sunxi-with-spl-a64.bin").spl)
+    after = describe_header_in_sram(bytes(device.read(spl_addr, SPL_HEADER_SIZE)))
+    assert after == {"spl": "ran and returned to FEL", "spl_version": "0.3", "dram_size_mib": 2048}

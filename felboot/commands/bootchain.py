@@ -49,10 +49,8 @@ def cmd_uboot(args: argparse.Namespace) -> int:
         name, address = parse_file_at(args.script, "--script")
         script = (address, read_input_file(name, "boot script"))
     total = sum(len(data) for _, data, _ in writes) + (len(script[1]) if script else 0)
-    with (
-        open_device(args) as device,
-        progress_bar(total + len(bundle.spl.data) + 1024 * 1024, "upload", args.quiet) as progress,
-    ):
+    total += bundle.spl.length + bundle.main_size
+    with open_device(args) as device, progress_bar(total, "upload", args.quiet) as progress:
         result = boot_uboot(device, bundle, writes=writes, script=script, progress=progress)
     emit(
         args,

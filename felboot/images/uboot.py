@@ -90,6 +90,13 @@ class UBootBundle:
         return isinstance(self.main, FitImage)
 
     @property
+    def main_size(self) -> int:
+        """Bytes of U-Boot proper (every FIT image at most; the SPL picks one DTB of them)."""
+        if isinstance(self.main, FitImage):
+            return sum(len(image.data) for image in self.main.images.values())
+        return len(self.main.data)
+
+    @property
     def dt_name(self) -> str | None:
         return self.spl.dt_name
 
