@@ -12,106 +12,26 @@ with the board's DT name (fit_find_config_node / board_fit_config_name_match),
 and falls back to the default. Facts from U-Boot boot/image-fit.c,
 common/spl/spl_fit.c and board/sunxi/board.c.
 
-The device-tree library is used only by ``read_fdt`` below, so it can be
-swapped without touching the rest.
+The tree is read through felboot.images.devicetree, the one adapter to the
+FDT library.
 """
 
 from __future__ import annotations
 
-import sys
-from array import array
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import construct as cs
-import fdt as fdtlib
 
 from felboot.errors import ImageError
-
-FDT_MAGIC = 0xD00DFEED
-
-FdtPrefix = cs.Struct(
-    "magic" / cs.Int32ub,
-    "totalsize" / cs.Int32ub,
-)
-FDT_PREFIX_SIZE = FdtPrefix.sizeof()
+from felboot.images.devicetree import FdtNode, fdt_total_size, read_fdt
 
 Cells = cs.GreedyRange(cs.Int32ub)
+FIT_HINT = "pass U-Boot's .itb, or the u-boot-sunxi-with-spl.bin of an arm64 board"
 
 # The pine64 quirk of board/sunxi/board.c: one SPL serves both Pine64 boards and
 # picks the "plus" DT when the board has more than 512 MiB.
 _PINE64_MARK = "-pine64"
 _PINE64_PLUS_MIN_MIB = 512
-
-
-# Device-tree adapter -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FdtNode:
-    """A device-tree node with raw property values."""
-
-    name: str
-    properties: Mapping[str, bytes] = field(default_factory=dict)
-    children: Mapping[str, FdtNode] = field(default_factory=dict)
-
-    def child(self, name: str) -> FdtNode | None:
-        return self.children.get(name)
-
-
-def _raw_value(prop: object) -> bytes:
-    # The library types each value by guessing; undo the guess exactly: it only
-    # calls a value strings when every NUL-ended piece is non-empty and printable.
-    if isinstance(prop, fdtlib.PropStrings):
-        return b"".join(text.encode("ascii") + b"\0" for text in prop.data)
-    if isinstance(prop, fdtlib.PropWords):
-        words = array("I", prop.data)
-        assert words.itemsize == 4
-        if sys.byteorder == "little":
-            words.byteswap()
-        return words.tobytes()
-    if isinstance(prop, fdtlib.PropBytes):
-        return bytes(prop.data)
-    return b""
-
-
-def _convert(node: Any) -> FdtNode:
-    return FdtNode(
-        name=node.name,
-        properties={prop.name: _raw_value(prop) for prop in node.props},
-        children={child.name: _convert(child) for child in node.nodes},
-    )
-
-
-def read_fdt(blob: bytes, source: str) -> FdtNode:
-    """The root node of the flattened device tree ``blob`` (the only use of the FDT library)."""
-    try:
-        tree = fdtlib.parse_dtb(bytes(blob))
-    except Exception as error:  # the library raises bare Exception, IndexError, struct.error
-        reason = str(error) or type(error).__name__
-        raise ImageError(f"{source}: malformed device tree ({reason})") from error
-    if tree.root is None:
-        raise ImageError(f"{source}: malformed device tree (no root node)")
-    return _convert(tree.root)
-
-
-def fdt_total_size(data: bytes, source: str) -> int:
-    """The FDT header's totalsize, after checking the magic and that the file holds it."""
-    if len(data) < FDT_PREFIX_SIZE:
-        raise ImageError(f"{source} is truncated: {len(data)} bytes cannot hold an FDT header")
-    prefix = FdtPrefix.parse(data)
-    if prefix.magic != FDT_MAGIC:
-        raise ImageError(
-            f"{source}: not a FIT or device tree (magic 0x{prefix.magic:08x}, "
-            f"expected 0x{FDT_MAGIC:08x})"
-        )
-    if prefix.totalsize > len(data):
-        raise ImageError(
-            f"{source} is truncated: the FDT header says {prefix.totalsize} bytes, "
-            f"the file has {len(data)}"
-        )
-    return int(prefix.totalsize)
 
 
 # FIT model -----------------------------------------------------------------
@@ -215,7 +135,7 @@ def _image_data(data: bytes, node: FdtNode, fdt_size: int, where: str) -> tuple[
 
 def parse_fit(data: bytes, source: str) -> FitImage:
     """Parse the FIT at the start of ``data``; trailing bytes after it are ignored."""
-    fdt_size = fdt_total_size(data, source)
+    fdt_size = fdt_total_size(data, source, FIT_HINT)
     root = read_fdt(data[:fdt_size], source)
     images_node = root.child("images")
     if images_node is None:

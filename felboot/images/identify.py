@@ -19,14 +19,8 @@ from typing import Any
 
 from felboot.errors import ImageError
 from felboot.images import load
-from felboot.images.fit import (
-    FDT_MAGIC,
-    FitImage,
-    fdt_total_size,
-    parse_fit,
-    read_fdt,
-    select_config,
-)
+from felboot.images.devicetree import FDT_MAGIC, fdt_total_size, read_fdt
+from felboot.images.fit import FIT_HINT, FitImage, parse_fit, select_config
 from felboot.images.spl import EGON_MAGIC, MAGIC_OFFSET, SplImage, parse_spl
 from felboot.images.uboot import (
     LeadingMagic,
@@ -193,7 +187,7 @@ def _describe_fit(data: bytes, source: str) -> Info | None:
     if _leading_magic(data) != FDT_MAGIC:
         return None
     try:
-        root = read_fdt(data[: fdt_total_size(data, source)], source)
+        root = read_fdt(data[: fdt_total_size(data, source, FIT_HINT)], source)
     except ImageError:
         return None  # not a readable device tree: let the DTB describer (or "unknown") say so
     if root.child("images") is None:

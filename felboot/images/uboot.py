@@ -20,7 +20,8 @@ import construct as cs
 
 from felboot.errors import ImageError, UsageError
 from felboot.images import load
-from felboot.images.fit import FDT_MAGIC, FitImage, parse_fit, select_config
+from felboot.images.devicetree import FDT_MAGIC
+from felboot.images.fit import FitImage, parse_fit, select_config
 from felboot.images.spl import EGON_MAGIC, MAGIC_OFFSET, SplImage, parse_spl
 from felboot.images.uimage import (
     ARCH_ARM,
