@@ -102,3 +102,14 @@ def test_inspect_json_and_problem_exit(capsys):
 def test_inspect_missing_file(capsys, tmp_path):
     code, _, err = run(capsys, "inspect", str(tmp_path / "gone.itb"))
     assert_one_line_error(code, err, "gone.itb")
+
+
+def test_unreadable_inputs_read_alike_in_every_command(capsys, tmp_path):
+    """One file reader: the same missing-file wording for write and for uboot --script."""
+    code, _, err = run(capsys, "write", "0x2000", str(tmp_path))
+    assert_one_line_error(code, err, f"file {tmp_path} is a directory: name a file")
+    script = f"{tmp_path / 'boot.scr'}@0x43100000"
+    code, _, err = run(
+        capsys, "uboot", "fixtures/images/u-boot-sunxi-with-spl-a20.bin", "--script", script
+    )
+    assert_one_line_error(code, err, f"boot script {tmp_path / 'boot.scr'}: no such file")

@@ -172,7 +172,7 @@ def test_load_wrong_number_of_files(count: int) -> None:
 
 def test_load_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "u-boot-sunxi-with-spl.bin"
-    with pytest.raises(UsageError, match=f"cannot read {missing}: No such file"):
+    with pytest.raises(UsageError, match=f"^{missing}: no such file$"):
         load_uboot([missing])
 
 

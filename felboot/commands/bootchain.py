@@ -12,14 +12,13 @@ from felboot.commands.common import (
     emit,
     open_device,
     parse_file_at,
-    read_input_file,
     tree_lines,
 )
+from felboot.images import load
 
 
 def cmd_spl(args: argparse.Namespace) -> int:
     from felboot.boot import run_spl
-    from felboot.images import load
     from felboot.images.spl import parse_spl
     from felboot.progress import progress_bar
 
@@ -43,11 +42,11 @@ def cmd_uboot(args: argparse.Namespace) -> int:
     writes = []
     for item in args.write:
         name, address = parse_file_at(item, "--write")
-        writes.append((address, read_input_file(name), name))
+        writes.append((address, load(name, "file"), name))
     script = None
     if args.script:
         name, address = parse_file_at(args.script, "--script")
-        script = (address, read_input_file(name, "boot script"))
+        script = (address, load(name, "boot script"))
     total = sum(len(data) for _, data, _ in writes) + (len(script[1]) if script else 0)
     total += bundle.spl.length + bundle.main_size
     with open_device(args) as device, progress_bar(total, "upload", args.quiet) as progress:

@@ -20,18 +20,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("felboot")
 
 
-def read_input_file(path: str, what: str = "file") -> bytes:
-    """Read a user-named file, or raise a UsageError that names it."""
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{what} {path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} {path} is a directory: name a file") from None
-    except OSError as error:
-        raise UsageError(f"cannot read {what} {path}: {error.strerror}") from None
-
-
 def write_output_file(path: str, data: bytes | bytearray) -> None:
     try:
         if path == "-":

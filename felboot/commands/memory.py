@@ -10,10 +10,10 @@ from felboot.commands.common import (
     emit,
     log,
     open_device,
-    read_input_file,
     write_output_file,
 )
 from felboot.errors import UsageError
+from felboot.images import load
 from felboot.units import parse_number
 
 
@@ -90,7 +90,7 @@ def parse_address_file_pairs(words: Sequence[str]) -> list[tuple[int, str, bytes
     pairs = []
     for address_text, name in zip(words[0::2], words[1::2], strict=True):
         address = parse_number(address_text, "address")
-        pairs.append((address, name, read_input_file(name)))
+        pairs.append((address, name, load(name, "file")))
     return pairs
 
 
