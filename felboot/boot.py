@@ -452,38 +452,68 @@ def start_uboot(device: FelDevice, placement: UBootPlacement) -> None:
         log.debug("the board left FEL during the jump, as expected: %s", exc)
 
 
+Write = tuple[int, bytes, str]  # address, bytes, name for messages
+
+
+def _with_script(writes: Sequence[Write], script: tuple[int, bytes] | None) -> list[Write]:
+    return [*writes, *([(script[0], script[1], "the boot script")] if script else [])]
+
+
+def refuse_overlaps_with_uboot(
+    bundle: UBootBundle, writes: Sequence[Write], script: tuple[int, bytes] | None
+) -> None:
+    """Before anything is sent: refuse writes where U-Boot proper will be placed."""
+    expected = LoadedRegions(uboot_regions(bundle, None))
+    for address, data, name in _with_script(writes, script):
+        expected.check(address, len(data), name)
+
+
+def finish_boot(
+    device: FelDevice,
+    bundle: UBootBundle,
+    spl: SplResult,
+    *,
+    writes: Sequence[Write] = (),
+    script: tuple[int, bytes] | None = None,
+    progress: Progress | None = None,
+) -> tuple[UBootPlacement, bool]:
+    """After the SPL: U-Boot, the writes, the script and its handoff, the start.
+
+    Every write is checked against U-Boot's real placement (the FIT config can
+    depend on the DRAM size) before any of them is sent. Returns the placement
+    and whether U-Boot was told where the script is.
+    """
+    placement = load_uboot(device, bundle, progress=progress, dram_mib=spl.dram.size_mib)
+    loaded = LoadedRegions(placement.regions)
+    for address, data, name in _with_script(writes, script):
+        loaded.check(address, len(data), name)
+    for address, data, name in writes:
+        log.info("writing %s at 0x%08x (%d bytes)", name, address, len(data))
+        device.write(address, data, progress)
+    handed_off = False
+    if script is not None:
+        address, data = script
+        device.write(address, data, progress)
+        uenv_length = len(data) if data.startswith(UENV_MAGIC) else 0
+        handed_off = hand_off_script(device, bundle.spl, address, uenv_length)
+    start_uboot(device, placement)
+    return placement, handed_off
+
+
 def boot_uboot(
     device: FelDevice,
     bundle: UBootBundle,
     *,
-    writes: Sequence[tuple[int, bytes, str]] = (),
+    writes: Sequence[Write] = (),
     script: tuple[int, bytes] | None = None,
     progress: Progress | None = None,
     dram_size: int | None = None,
 ) -> SplResult:
     """SPL, U-Boot, extra writes, script handoff, start: nothing is sent after a fault."""
-    soc = boot_soc(device)
-    check_spl_suits(soc, bundle.spl)
-    # Refuse writes over U-Boot's place before anything is sent (again once placed:
-    # the FIT config can depend on the DRAM size).
-    expected = LoadedRegions(uboot_regions(bundle, None))
-    for address, data, name in writes:
-        expected.check(address, len(data), name)
+    check_spl_suits(boot_soc(device), bundle.spl)
+    refuse_overlaps_with_uboot(bundle, writes, script)
     result = run_spl(device, bundle.spl, progress=progress, dram_size=dram_size)
-    placement = load_uboot(device, bundle, progress=progress, dram_mib=result.dram.size_mib)
-    loaded = LoadedRegions(placement.regions)
-    for address, data, name in writes:
-        loaded.check(address, len(data), name)
-    for address, data, name in writes:
-        log.info("writing %s at 0x%08x (%d bytes)", name, address, len(data))
-        device.write(address, data, progress)
-    if script is not None:
-        address, data = script
-        loaded.check(address, len(data), "the boot script")
-        device.write(address, data, progress)
-        uenv_length = len(data) if data.startswith(UENV_MAGIC) else 0
-        hand_off_script(device, bundle.spl, address, uenv_length)
-    start_uboot(device, placement)
+    finish_boot(device, bundle, result, writes=writes, script=script, progress=progress)
     return result
 
 

@@ -298,11 +298,18 @@ def check_device_matches(soc: SocInfo, inputs: RunInputs) -> None:
         )
 
 
-def images_to_write(plan: Plan, script: BootScript) -> list[tuple[int, bytes, str]]:
-    """(address, bytes, name) of everything the plan writes after U-Boot, script last."""
-    writes = [(region.start, region.payload, region.name) for region in plan.regions]
-    writes.append((plan.script_address, script.image, "boot.scr"))
-    return writes
+def image_writes(plan: Plan) -> list[boot.Write]:
+    """(address, bytes, name) of every planned image, bottom up."""
+    return [(region.start, region.payload, region.name) for region in plan.regions]
+
+
+def script_write(plan: Plan, script: BootScript) -> tuple[int, bytes]:
+    return (plan.script_address, script.image)
+
+
+def upload_bytes(plan: Plan, script: BootScript) -> int:
+    """What the plan sends after U-Boot: its images and the script."""
+    return sum(region.size for region in plan.regions) + len(script.image)
 
 
 def execute(
@@ -322,9 +329,7 @@ def execute(
     notes = list(prepared.notes)
     plan, script = prepared.plan, prepared.script
     if plan is not None and script is not None:
-        expected = boot.LoadedRegions(boot.uboot_regions(bundle, None))
-        for address, data, name in images_to_write(plan, script):
-            expected.check(address, len(data), name)
+        boot.refuse_overlaps_with_uboot(bundle, image_writes(plan), script_write(plan, script))
 
     spl = boot.run_spl(
         device, bundle.spl, progress=progress, dram_size=known_dram_size(inputs, request)
@@ -338,20 +343,19 @@ def execute(
             )
         plan = make_plan(inputs, request, spl.dram.size)
         script = make_script(plan, inputs, request)
-        progress.grow(sum(len(data) for _, data, _ in images_to_write(plan, script)))
+        progress.grow(upload_bytes(plan, script))
     assert script is not None  # set together with plan above
 
-    placement = boot.load_uboot(device, bundle, progress=progress, dram_mib=spl.dram.size_mib)
-    loaded = boot.LoadedRegions(placement.regions)
-    writes = images_to_write(plan, script)
-    for address, data, name in writes:
-        loaded.check(address, len(data), name)
-    for address, data, name in writes:
-        log.info("writing %s at 0x%08x (%d bytes)", name, address, len(data))
-        device.write(address, data, progress)
-    if not boot.hand_off_script(device, bundle.spl, plan.script_address):
+    placement, handed_off = boot.finish_boot(
+        device,
+        bundle,
+        spl,
+        writes=image_writes(plan),
+        script=script_write(plan, script),
+        progress=progress,
+    )
+    if not handed_off:
         notes.append(f"at the U-Boot prompt type: source 0x{plan.script_address:08x}")
-    boot.start_uboot(device, placement)
     return RunReport(
         plan, script, spl.dram, placement, progress.done, input_size(inputs), tuple(notes)
     )
@@ -374,7 +378,7 @@ def upload_size(prepared: Prepared) -> int:
     if inputs.uboot is not None:
         total += inputs.uboot.spl.length + inputs.uboot.main_size
     if prepared.plan is not None and prepared.script is not None:
-        total += sum(len(data) for _, data, _ in images_to_write(prepared.plan, prepared.script))
+        total += upload_bytes(prepared.plan, prepared.script)
     return total
 
 
