@@ -336,6 +336,7 @@ def execute(
     )
     notes.append(str(spl.dram))
     if plan is None or (request.dram_size is None and spl.dram.size != plan.dram_size):
+        counted = upload_bytes(plan, script) if plan is not None and script is not None else 0
         if plan is not None:
             notes.append(
                 f"the profile says {plan.dram_size >> 20} MiB but the board has "
@@ -343,7 +344,7 @@ def execute(
             )
         plan = make_plan(inputs, request, spl.dram.size)
         script = make_script(plan, inputs, request)
-        progress.grow(upload_bytes(plan, script))
+        progress.grow(upload_bytes(plan, script) - counted)  # the bar's total counted the old plan
     assert script is not None  # set together with plan above
 
     placement, handed_off = boot.finish_boot(

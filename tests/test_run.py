@@ -143,3 +143,28 @@ def test_dry_run_request_needs_no_uboot():
     request = replace(RunRequest(board="cubietruck", **A20), uboot=(), need_uboot=False)
     prepared = prepare(request)
     assert prepared.plan is not None and prepared.plan.dram_size == 2 << 30
+
+
+def test_progress_total_matches_what_is_sent_after_a_replan():
+    """The first total counts the profile's plan; a re-plan must replace it, not add to it."""
+
+    class Bar:
+        total = 0
+
+        def update(self, count):
+            pass
+
+        def refresh(self):
+            pass
+
+    from felboot.run import upload_size
+
+    request = RunRequest(board="cubieboard2", **A20)  # the profile says 1 GiB
+    prepared = prepare(request)
+    bar = Bar()
+    bar.total = upload_size(prepared)
+    progress = TransferProgress(bar)
+    sim = open_transport("sim:soc=a20,dram=2G")
+    report = execute(FelDevice(sim), prepared, request, progress)
+    assert any("planned again" in note for note in report.notes)
+    assert bar.total == progress.done == report.bytes_written
