@@ -25,7 +25,6 @@ from felboot.images import load
 from felboot.images.dtb import DeviceTree, parse_dtb
 from felboot.images.kernel import KernelImage, parse_kernel
 from felboot.images.uboot import UBootBundle, load_uboot, soc_hint
-from felboot.images.uimage import LegacyImage
 from felboot.plan import DEFAULT_SCRIPT_ADDRESS, DEFAULT_UBOOT_SIZE, UBOOT_LOAD_ADDRESS, Plan
 from felboot.plan import make_plan as plan_images
 from felboot.progress import TransferProgress
@@ -152,22 +151,19 @@ def load_inputs(request: RunRequest) -> RunInputs:
     )
 
 
-def uboot_range(bundle: UBootBundle | None) -> tuple[int, int]:
-    """Where U-Boot proper sits in DRAM until it relocates itself."""
+def uboot_range(bundle: UBootBundle | None, dram_base: int) -> tuple[int, int]:
+    """Where U-Boot proper sits in DRAM until it relocates itself (boot.py's placement)."""
     if bundle is None:
         return (UBOOT_LOAD_ADDRESS, UBOOT_LOAD_ADDRESS + DEFAULT_UBOOT_SIZE)
-    if isinstance(bundle.main, LegacyImage):
-        return (bundle.main.load, bundle.main.load + len(bundle.main.data))
-    fit = bundle.main
-    spans = [
-        (image.load, image.load + len(image.data))
-        for image in fit.images.values()
-        if image.load is not None and image.load >= UBOOT_LOAD_ADDRESS // 2
+    in_dram = [
+        (start, end) for _, start, end in boot.uboot_regions(bundle, None) if start >= dram_base
     ]
-    if not spans:
-        return (UBOOT_LOAD_ADDRESS, UBOOT_LOAD_ADDRESS + DEFAULT_UBOOT_SIZE)
-    # U-Boot's DTB follows U-Boot proper: keep a generous tail for it.
-    return (min(start for start, _ in spans), max(end for _, end in spans) + DEFAULT_UBOOT_SIZE)
+    low, high = min(start for start, _ in in_dram), max(end for _, end in in_dram)
+    if bundle.is_fit:
+        # The DTB placed after U-Boot can be another one once the DRAM size is known
+        # (Pine64 vs Pine64+): keep a generous tail for it.
+        high += DEFAULT_UBOOT_SIZE
+    return (low, high)
 
 
 def make_plan(inputs: RunInputs, request: RunRequest, dram_size: int) -> Plan:
@@ -182,7 +178,7 @@ def make_plan(inputs: RunInputs, request: RunRequest, dram_size: int) -> Plan:
         layout=request.layout,
         reserve_top=request.reserve_top,
         script_address=request.script_address,
-        uboot_range=uboot_range(inputs.uboot),
+        uboot_range=uboot_range(inputs.uboot, inputs.board.dram_base),
         no_xen=request.no_xen,
         gzip_kernel=None if request.compress else False,
     )
