@@ -136,10 +136,10 @@ def load_inputs(request: RunRequest) -> RunInputs:
     if not request.no_xen:
         if request.xen is None:
             raise UsageError("no Xen image given: pass XEN KERNEL DTB, or --no-xen KERNEL DTB")
-        xen = parse_kernel(load(request.xen), str(request.xen), "Xen")
-    kernel = parse_kernel(load(request.kernel), str(request.kernel), "kernel")
-    dtb = parse_dtb(load(request.dtb), str(request.dtb))
-    initrd = load(request.initrd) if request.initrd is not None else None
+        xen = parse_kernel(load(request.xen, "Xen"), str(request.xen), "Xen")
+    kernel = parse_kernel(load(request.kernel, "kernel"), str(request.kernel), "kernel")
+    dtb = parse_dtb(load(request.dtb, "DTB"), str(request.dtb))
+    initrd = load(request.initrd, "initrd") if request.initrd is not None else None
     return RunInputs(
         board=board,
         uboot=bundle,

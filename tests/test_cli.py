@@ -113,3 +113,12 @@ def test_unreadable_inputs_read_alike_in_every_command(capsys, tmp_path):
         capsys, "uboot", "fixtures/images/u-boot-sunxi-with-spl-a20.bin", "--script", script
     )
     assert_one_line_error(code, err, f"boot script {tmp_path / 'boot.scr'}: no such file")
+
+
+def test_missing_run_input_is_named_by_its_role(capsys, tmp_path):
+    payloads = "fixtures/payloads/"
+    code, _, err = run(
+        capsys, "plan", "--board", "cubieboard2", str(tmp_path / "xen"),
+        payloads + "zImage-arm32", payloads + "sun7i-a20-felboot-test.dtb",
+    )  # fmt: skip
+    assert_one_line_error(code, err, f"Xen {tmp_path / 'xen'}: no such file")
