@@ -27,7 +27,7 @@ import construct as cs
 
 from felboot.dram import DramInfo, detect_dram
 from felboot.errors import BootError, DeviceGone, DeviceTimeout, ImageError, UnsafeWrite
-from felboot.fel import FelDevice
+from felboot.fel import FelDevice, RunningCode
 from felboot.images.fit import FitImage, FitSubImage, select_config
 from felboot.images.spl import (
     SPL_HEADER_SIZE,
@@ -40,14 +40,12 @@ from felboot.images.spl import (
 from felboot.images.uboot import UBootBundle, soc_from_dt_name
 from felboot.images.uimage import ARCH_ARM64, LegacyImage
 from felboot.soc import SocInfo, soc_by_name
-from felboot.thunks import ThunkPayload
 from felboot.thunks.boot_thunks import (
     DACR_ALL_CLIENTS,
     L2_ENABLE,
     MMU_OFF,
     SCTLR_I,
     SCTLR_M,
-    SMC,
     SPL_BAD_CHECKSUM,
     SPL_CACHES_ON,
     SPL_NOT_STARTED,
@@ -73,6 +71,7 @@ Progress = Callable[[int], None]
 Region = tuple[str, int, int]  # name, start, end (exclusive)
 
 FDT_ALIGN = 8  # U-Boot's SPL FIT loader: the DTB goes at ALIGN(end of U-Boot, 8)
+SPL_SETTLE_SECONDS = 0.5  # the pause after the SPL's EXEC: see run_spl
 Word = cs.Int32ul
 
 
@@ -137,15 +136,6 @@ def boot_soc(device: FelDevice) -> SocInfo:
     if not soc.swap_buffers or soc.sram_size == 0 or soc.thunk_size == 0:
         raise BootError(f"felboot has no SPL facts for the {soc.name}: it cannot run an SPL there")
     return soc
-
-
-def run_thunk(device: FelDevice, soc: SocInfo, payload: ThunkPayload) -> bytes:
-    """Upload ``payload`` to the scratch address, EXEC it, read back its results."""
-    device.write(soc.scratch_addr, payload.data)
-    device.execute(soc.scratch_addr)
-    if payload.result_size == 0:
-        return b""
-    return bytes(device.read(soc.scratch_addr + payload.result_offset, payload.result_size))
 
 
 # The SPL ------------------------------------------------------------------------------------
@@ -228,7 +218,7 @@ def _prepare_mmu(device: FelDevice, soc: SocInfo, state: CpuState) -> tuple[int,
         # The ROM runs without the MMU; a 1:1 table at mmu_tt_addr speeds up later writes.
         saved = (soc.mmu_tt_addr, identity_section_table())
     if state.sctlr & (SCTLR_M | SCTLR_I):
-        run_thunk(device, soc, build_plain(MMU_OFF))
+        device.run_thunk(build_plain(MMU_OFF), "MMU-off")
     return saved
 
 
@@ -266,14 +256,10 @@ def run_spl(
     check_spl_suits(soc, spl)
     thunk = build_spl_thunk(soc, spl.length)
 
-    if soc.smc_probe_addr is not None:
-        probe = Word.parse(bytes(device.read(soc.smc_probe_addr, 4)))
-        if probe == 0:
-            log.info("%s: secure SRAM reads zero: entering the secure state (smc #0)", soc.name)
-            run_thunk(device, soc, build_plain(SMC))
+    device.apply_smc_workaround()  # done once per session; a no-op when already done
     if soc.needs_l2_enable:
-        run_thunk(device, soc, build_plain(L2_ENABLE))
-    state = parse_cpu_state(run_thunk(device, soc, build_cpu_state()))
+        device.run_thunk(build_plain(L2_ENABLE), "L2-enable")
+    state = parse_cpu_state(device.run_thunk(build_cpu_state(), "CPU-state"))
     log.debug("%s: cpu state %s", soc.name, state)
     check_rom_stacks(soc, state)
     saved_table = _prepare_mmu(device, soc, state)
@@ -281,15 +267,24 @@ def run_spl(
     for address, piece in spl_upload_pieces(soc, spl.data):
         device.write(address, piece, progress)
     device.write(soc.thunk_addr, thunk)
+    device.execute(
+        soc.thunk_addr,
+        RunningCode(
+            f"the SPL ({spl.source})",
+            f"power-cycle the board into FEL; check the SPL is built for this board ({soc.name})",
+        ),
+    )
+    # The SPL now re-clocks the PLLs and the AHB that feeds the USB controller.
+    # Both peers that work on real boards wait before their next request:
+    # sunxi-fel 250 ms (aw_fel_write_and_execute_spl() in fel.c, "TODO: Try to
+    # find and fix the bug, which needs this workaround"), snagboot 500 ms
+    # (sunxi_fw.py, "apparently this delay is sometimes necessary"). We take
+    # the longer one: a quarter second per boot is cheap next to a power cycle.
+    device.transport.pause(SPL_SETTLE_SECONDS, "after the SPL's EXEC, as sunxi-fel and snagboot")
     try:
-        device.execute(soc.thunk_addr)
-    except (DeviceTimeout, DeviceGone):
-        raise BootError(
-            "the SPL did not return to FEL: power-cycle the board; check the SPL is built "
-            f"for this board ({soc.name})"
-        ) from None
-
-    header = SplHeader.parse(bytes(device.read(soc.spl_addr, SPL_HEADER_SIZE)))
+        header = SplHeader.parse(bytes(device.read(soc.spl_addr, SPL_HEADER_SIZE)))
+    except (DeviceTimeout, DeviceGone) as error:
+        raise BootError(str(error)) from None
     magic = bytes(header.magic)
     if magic != SPL_RETURNED:
         raise _spl_failure(spl, soc, magic)
@@ -301,7 +296,7 @@ def run_spl(
     if saved_table is not None:
         address, entries = saved_table
         device.write(address, build_section_table(with_fast_dram(entries, soc.dram_base)))
-        run_thunk(device, soc, build_mmu_on(address))
+        device.run_thunk(build_mmu_on(address), "MMU-on")
     return SplResult(dram, saved_table is not None)
 
 
@@ -432,7 +427,11 @@ def hand_off_script(
 
 
 def start_uboot(device: FelDevice, placement: UBootPlacement) -> None:
-    """Jump into U-Boot; the board leaves FEL, so no EXEC status is expected."""
+    """Jump into U-Boot: the EXEC's status is read, then the board leaves FEL.
+
+    A board that does not answer that status has not started U-Boot (the ROM
+    calls the code only after the status exchange): that is an error.
+    """
     soc = boot_soc(device)
     if placement.aarch64:
         if soc.rvbar_reg is None:
@@ -447,9 +446,11 @@ def start_uboot(device: FelDevice, placement: UBootPlacement) -> None:
     )
     try:
         device.jump(address)
-    except (DeviceTimeout, DeviceGone) as exc:
-        # The board may drop off the bus as soon as U-Boot (or the warm reset) runs.
-        log.debug("the board left FEL during the jump, as expected: %s", exc)
+    except (DeviceTimeout, DeviceGone) as error:
+        raise BootError(
+            f"U-Boot was not started: the board did not answer the EXEC at 0x{address:08x} "
+            f"({error}); power-cycle the board into FEL and retry"
+        ) from None
 
 
 Write = tuple[int, bytes, str]  # address, bytes, name for messages

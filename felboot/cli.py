@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("length")
     p = _add(sub, "exec", memory.cmd_exec, "call ARM code at ADDR (it must return with bx lr)")
     p.add_argument("address")
+    p.add_argument(
+        "--no-return",
+        action="store_true",
+        help="the code does not return to FEL (a bare-metal program): do not wait for it",
+    )
     p = _add(sub, "readl", memory.cmd_readl, "read a 32-bit register")
     p.add_argument("address")
     p = _add(sub, "writel", memory.cmd_writel, "write a 32-bit register")

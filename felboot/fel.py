@@ -9,6 +9,14 @@ Each FEL command is three USB-layer exchanges (see protocol.py):
 
 A write or read of N bytes is ONE FEL command whose data phase is split into
 bulk transfers: fewer round trips than many small FEL commands.
+
+EXEC has no data phase, and its status comes BEFORE the code runs: the ROM
+answers the status exchange, then calls the code, and leaves the next request
+unanswered until the code returns (sunxi-fel's aw_fel_execute() in fel_lib.c,
+xfel's fel_exec(), snagboot's FEL.jump(); see felboot/sim/transport.py for the
+public logs). So the status is read after every EXEC, the final jump included,
+and code that never returns shows up as a time-out of the NEXT request, which
+is where it is named.
 """
 
 from __future__ import annotations
@@ -16,6 +24,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+import construct as cs
 
 from felboot import protocol
 from felboot.errors import (
@@ -28,6 +39,7 @@ from felboot.errors import (
 )
 from felboot.soc import SocInfo, soc_by_id
 from felboot.thunks import ThunkPayload
+from felboot.thunks.boot_thunks import ICACHE_OFF, SMC, build_plain
 from felboot.thunks.registers import (
     SID_WORDS,
     build_readl,
@@ -48,6 +60,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 
 ADDRESS_SPACE = 1 << 32
+ProbeWord = cs.Int32ul  # the SMC probe word, read as sunxi-fel does: one FEL READ
 
 
 def check_range(address: int, length: int) -> None:
@@ -67,12 +80,24 @@ def overlapping_rom_state(soc: SocInfo, address: int, length: int) -> tuple[int,
     return None
 
 
+@dataclass(frozen=True)
+class RunningCode:
+    """What an EXEC started, for the message when it does not come back."""
+
+    name: str  # "the SPL", "the register thunk at 0x00007e00"
+    advice: str  # what the user can do about it
+
+
 class FelDevice:
     """A board in FEL mode, reached through ``transport``."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self._version: protocol.FelVersion | None = None
+        # The code the last EXEC started, while the ROM has not yet answered again.
+        self._running: RunningCode | None = None
+        self._smc_checked = False
+        self._icache_off = False
 
     # Identity ------------------------------------------------------------
 
@@ -89,6 +114,30 @@ class FelDevice:
     def soc(self) -> SocInfo | None:
         """The SoC record for this device, or None when the table does not know it."""
         return soc_by_id(self.version().soc_id)
+
+    # Session start ---------------------------------------------------------------
+
+    def apply_smc_workaround(self) -> None:
+        """Bring a ROM that started FEL non-secure into the secure state (once per session).
+
+        On secure-fused A64/H3/H5/H6 boards FEL starts non-secure and secure
+        SRAM, the SID and many registers read zero. sunxi-fel does this right
+        after opening the device, for every command (main() in fel.c, then
+        aw_apply_smc_workaround()): a plain FEL READ of the SoC's probe word,
+        and `smc #0` only when it reads zero (on a board booted non-secure
+        there is no monitor and the smc would crash it).
+        """
+        if self._smc_checked:
+            return
+        self._smc_checked = True
+        soc = self.soc
+        if soc is None or soc.smc_probe_addr is None:
+            return
+        probe = ProbeWord.parse(bytes(self.read(soc.smc_probe_addr, ProbeWord.sizeof())))
+        if probe != 0:
+            return
+        log.info("%s: secure SRAM reads zero: entering the secure state (smc #0)", soc.name)
+        self.run_thunk(build_plain(SMC), "smc")
 
     # Memory ----------------------------------------------------------------
 
@@ -115,33 +164,67 @@ class FelDevice:
         if length == 0:
             return
         self.refuse_rom_state(address, length)
+        self._turn_icache_off()
         with self._dram_hang_explained(address, length, "writing"):
             self._command(protocol.FEL_WRITE, address, length)
             self._usb_write(data, progress)
             self._read_status(f"WRITE at 0x{address:08x}")
 
-    def execute(self, address: int) -> None:
-        """Call the ARM function at ``address``; it must return to the ROM with ``bx lr``."""
-        check_range(address, 4)
-        self._command(protocol.FEL_EXEC, address, 0)
-        try:
-            self._read_status(f"EXEC at 0x{address:08x}")
-        except DeviceTimeout:
-            raise DeviceTimeout(
-                f"the code at 0x{address:08x} did not return to FEL: "
-                "power-cycle the board into FEL; check the code ends with 'bx lr'"
-            ) from None
+    def execute(self, address: int, code: RunningCode | None = None) -> None:
+        """Start the ARM function at ``address``; it must return to the ROM with ``bx lr``.
 
-    def jump(self, address: int) -> None:
-        """EXEC code that never returns to FEL (U-Boot, a warm reset), without awaiting its status.
-
-        Only the USB acknowledgement of the EXEC message is read. sunxi-fel reads
-        the status even here and gets it, which suggests the ROM answers before it
-        calls the code; a model or ROM that answers only after the call would make
-        us wait out the time-out for nothing, so the status is not asked for.
+        The ROM answers the status first and runs the code after it, so this
+        returns while the code may still run. The next request waits for it; if
+        that request times out, the error names ``code`` (default: "the code at
+        ADDRESS", with the advice to end it with ``bx lr``).
         """
         check_range(address, 4)
         self._command(protocol.FEL_EXEC, address, 0)
+        self._read_status(f"EXEC at 0x{address:08x}")
+        self._running = code or RunningCode(
+            f"the code at 0x{address:08x}",
+            "power-cycle the board into FEL; check the code ends with 'bx lr'",
+        )
+
+    def wait_returned(self) -> None:
+        """Make sure the code the last EXEC started has returned to the ROM.
+
+        One request the ROM answers only from its FEL loop: VERSION (asked anew,
+        never from the cache). Nothing is sent when no EXEC is outstanding.
+        """
+        if self._running is None:
+            return
+        self._command(protocol.FEL_VERSION, 0, 0)
+        self._usb_read(protocol.FEL_VERSION_SIZE)
+        self._read_status("VERSION")
+
+    def jump(self, address: int) -> None:
+        """EXEC code that never returns to FEL (U-Boot, a warm reset).
+
+        The status is read as after every EXEC (all peers do, and the ROM calls
+        the code only once the status exchange is over); after it, the board is
+        expected to leave FEL, so nothing more is sent.
+        """
+        check_range(address, 4)
+        self._command(protocol.FEL_EXEC, address, 0)
+        self._read_status(f"EXEC at 0x{address:08x}")
+
+    def _turn_icache_off(self) -> None:
+        """Once per session, before the first write, on ROMs that leave the I-cache on.
+
+        Every thunk goes to the same scratch address: with the I-cache on, a
+        new thunk could run the previous one's cached words. sunxi-fel turns it
+        off before its first write (aw_fel_write() -> aw_disable_icache() in
+        fel_lib.c, for soc_info.c's `icache_fix` SoCs: V853, R528/T113, A523).
+        """
+        if self._icache_off:
+            return
+        self._icache_off = True
+        soc = self.soc
+        if soc is None or not soc.needs_icache_fix:
+            return
+        log.info("%s: the boot ROM runs with the I-cache on: turning it off", soc.name)
+        self.run_thunk(build_plain(ICACHE_OFF), "I-cache-off")
 
     def refuse_rom_state(self, address: int, length: int) -> None:
         """Raise UnsafeWrite when the range touches SRAM the boot ROM lives on."""
@@ -159,7 +242,22 @@ class FelDevice:
     # USB framing -------------------------------------------------------------
 
     def _command(self, command: int, address: int, length: int) -> None:
-        self._usb_write(protocol.build_fel_message(command, address, length))
+        message = protocol.build_fel_message(command, address, length)
+        running, self._running = self._running, None
+        if running is None:
+            self._usb_write(message)
+            return
+        # The first request after an EXEC waits until the code is back in the ROM:
+        # a time-out or a vanished device here is the code's doing, not this command's.
+        try:
+            self._usb_write(message)
+        except DeviceTimeout:
+            raise DeviceTimeout(
+                f"{running.name} did not return to FEL (the board stopped answering "
+                f"after it started): {running.advice}"
+            ) from None
+        except DeviceGone as error:
+            raise DeviceGone(f"{running.name} did not return to FEL: {error}") from None
 
     def _read_status(self, what: str) -> None:
         protocol.check_fel_status(self._usb_read(protocol.FEL_STATUS_SIZE), what)
@@ -226,13 +324,13 @@ class FelDevice:
             return []
         for address in addresses:
             check_range(address, 4)
-        soc, room = self._thunk_scratch("read registers")
+        _, room = self._thunk_scratch("read registers")
         per_batch = max_readl_words(room)
         words: list[int] = []
         for first in range(0, len(addresses), per_batch):
             batch = addresses[first : first + per_batch]
             with self._dram_hang_explained(max(batch), 4, "reading"):
-                result = self._run_thunk(soc, build_readl(batch))
+                result = self.run_thunk(build_readl(batch), "register-read")
             words += parse_readl_result(result, len(batch))
         return words
 
@@ -247,12 +345,12 @@ class FelDevice:
         for address, _ in pairs:
             check_range(address, 4)
             self.refuse_rom_state(address, 4)
-        soc, room = self._thunk_scratch("write registers")
+        _, room = self._thunk_scratch("write registers")
         per_batch = max_writel_pairs(room)
         for first in range(0, len(pairs), per_batch):
             batch = pairs[first : first + per_batch]
             with self._dram_hang_explained(max(address for address, _ in batch), 4, "writing"):
-                self._run_thunk(soc, build_writel(batch))
+                self.run_thunk(build_writel(batch), "register-write")
 
     def sid(self) -> bytes:
         """The 16-byte SID (e-fuse chip id): four little-endian words, first word first."""
@@ -266,7 +364,7 @@ class FelDevice:
             first = soc.sid_base + soc.sid_offset
             return sid_bytes(self.read_words([first + 4 * i for i in range(SID_WORDS)]))
         payload = build_sid_registers(soc.sid_base, SID_WORDS)
-        readout = parse_sid_result(self._run_thunk(soc, payload), SID_WORDS)
+        readout = parse_sid_result(self.run_thunk(payload, "SID-read"), SID_WORDS)
         if readout.timed_out:
             raise DeviceError(
                 f"the {soc.name} SID controller at 0x{soc.sid_base:08x} never finished reading "
@@ -278,10 +376,10 @@ class FelDevice:
     def reset(self) -> None:
         """Reset the SoC through its watchdog; the board leaves FEL.
 
-        The watchdog fires while (or soon after) the writel thunk runs, so the
-        ROM may never send the EXEC's status: the USB device vanishes first. A
-        time-out or disappearance AFTER the write went out is therefore the
-        expected outcome, not a failure. This FelDevice is useless afterwards.
+        The writel thunk arms the watchdog only after the ROM has answered the
+        EXEC's status (see the module docstring), so the status is read like
+        any other; the USB device vanishes after it. This FelDevice is useless
+        afterwards.
         """
         soc, _ = self._thunk_scratch("reset the board")
         if soc.watchdog is None:
@@ -290,10 +388,9 @@ class FelDevice:
             )
         payload = build_writel([(soc.watchdog.register, soc.watchdog.value)])
         self.write(soc.scratch_addr, payload.data)
-        try:
-            self.execute(soc.scratch_addr)
-        except (DeviceTimeout, DeviceGone) as exc:
-            log.info("no EXEC status after the watchdog write, as expected on reset: %s", exc)
+        # The status comes before the thunk runs, so the board answers it and
+        # resets after: jump() reads it and sends nothing more.
+        self.jump(soc.scratch_addr)
 
     def _thunk_scratch(self, doing: str) -> tuple[SocInfo, int]:
         """The SoC record and the bytes usable for thunks at its scratch address."""
@@ -311,10 +408,23 @@ class FelDevice:
             )
         return soc, room
 
-    def _run_thunk(self, soc: SocInfo, payload: ThunkPayload) -> bytes:
-        """Upload ``payload`` to the scratch address, call it, and read back its results."""
+    def run_thunk(self, payload: ThunkPayload, what: str) -> bytes:
+        """Upload ``payload`` (felboot's ``what`` thunk) to the scratch address, call it,
+        and read back its results."""
+        soc, room = self._thunk_scratch(f"run the {what} thunk")
+        if len(payload.data) > room:
+            raise DeviceError(
+                f"felboot's {what} thunk is {len(payload.data)} bytes, but the {soc.name} "
+                f"scratch area at 0x{soc.scratch_addr:x} holds {room}: this is a bug in felboot"
+            )
         self.write(soc.scratch_addr, payload.data)
-        self.execute(soc.scratch_addr)
+        self.execute(
+            soc.scratch_addr,
+            RunningCode(
+                f"felboot's {what} thunk at 0x{soc.scratch_addr:08x}",
+                "power-cycle the board into FEL and retry",
+            ),
+        )
         if payload.result_size == 0:
             return b""
         return bytes(self.read(soc.scratch_addr + payload.result_offset, payload.result_size))

@@ -147,6 +147,9 @@ class RecordingTransport(Transport):
         self._write_transfer(Transfer.of(self._count, IN, payload))
         return payload
 
+    def pause(self, seconds: float, why: str) -> None:
+        self.inner.pause(seconds, why)
+
     def close(self) -> None:
         try:
             self.inner.close()
@@ -338,6 +341,9 @@ class ReplayTransport(Transport):
         self._raise_recorded_error(expected)
         assert expected.data is not None  # load_transcript guarantees IN payloads
         return expected.data
+
+    def pause(self, seconds: float, why: str) -> None:
+        log.debug("replay: not pausing %.2f s (%s)", seconds, why)
 
     def finish(self) -> None:
         """Raise TranscriptError when the session made fewer transfers than were recorded."""

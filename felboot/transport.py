@@ -11,6 +11,7 @@ from __future__ import annotations
 import array
 import errno
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,15 @@ class Transport(ABC):
     def bulk_in(self, length: int) -> bytes:
         """Receive one bulk IN transfer of up to ``length`` bytes."""
 
+    def pause(self, seconds: float, why: str) -> None:
+        """Leave the device alone for ``seconds`` (``why`` goes to the log).
+
+        A real ROM needs it at one point (after the SPL's EXEC, see boot.py);
+        a model or a replay has no clock to respect and overrides this.
+        """
+        log.info("pausing %.2f s: %s", seconds, why)
+        time.sleep(seconds)
+
     def close(self) -> None:  # noqa: B027 - most transports hold nothing to release
         """Release the device. Safe to call twice."""
 
@@ -70,9 +80,9 @@ FEL_PRODUCT_ID = 0xEFE8
 
 # Time-outs are sized for the slowest ROM in the field: full-speed USB moves
 # about 0.3 MB/s, so 200 KiB/s leaves a margin. The 10 s floor is what the
-# reference tool uses for every transfer; it also covers the status read after
-# EXEC, which the ROM sends only once the called code (an SPL initialising DRAM)
-# has returned.
+# reference tool uses for every transfer (USB_TIMEOUT in sunxi-tools' fel_lib.c);
+# it also covers the request after an EXEC, which the ROM leaves unanswered
+# until the called code (an SPL initialising DRAM) has returned.
 SLOWEST_BYTES_PER_SECOND = 200 * 1024
 MIN_TRANSFER_TIMEOUT_MS = 10_000
 

@@ -216,29 +216,48 @@ def test_bad_checksum_is_caught_on_the_device_and_the_spl_not_called():
 
 
 class SplNeverReturns(Transport):
-    """The model, except that the EXEC of the SPL thunk never answers."""
+    """The model, except that the SPL thunk never comes back.
+
+    As on a real ROM, the EXEC's status exchange is answered (it comes before
+    the call); every request after it goes unanswered.
+    """
+
+    EXCHANGES_AFTER_THE_MESSAGE = 4  # AWUS of the message; AWUC, status, AWUS
 
     def __init__(self, inner: Transport, thunk_addr: int) -> None:
         self.inner = inner
         self.exec_message = protocol.build_fel_message(protocol.FEL_EXEC, thunk_addr, 0)
-        self.hung = False
+        self.answered: int | None = None  # transfers left before the board falls silent
+
+    def _tick(self) -> None:
+        if self.answered is not None:
+            if self.answered == 0:
+                raise DeviceTimeout("sim: no answer")
+            self.answered -= 1
 
     def bulk_out(self, data: bytes | memoryview) -> None:
-        if bytes(data) == self.exec_message:
-            self.hung = True
+        self._tick()
         self.inner.bulk_out(data)
+        if bytes(data) == self.exec_message:
+            self.answered = self.EXCHANGES_AFTER_THE_MESSAGE
 
     def bulk_in(self, length: int) -> bytes:
-        if self.hung and length == protocol.FEL_STATUS_SIZE:
-            raise DeviceTimeout("sim: no answer")
+        self._tick()
         return self.inner.bulk_in(length)
 
 
-def test_spl_that_never_returns_is_a_boot_error():
-    device = FelDevice(SplNeverReturns(open_sim("soc=a20,dram=1G"), A20.thunk_addr))
+def test_spl_that_never_returns_is_a_boot_error_named_at_the_next_request():
+    transport = SplNeverReturns(open_sim("soc=a20,dram=1G"), A20.thunk_addr)
+    device = FelDevice(transport)
     spl = bundle("u-boot-sunxi-with-spl-a20.bin").spl
-    with pytest.raises(BootError, match=r"the SPL did not return to FEL: power-cycle the board"):
+    with pytest.raises(
+        BootError,
+        match=r"^the SPL \(.*\) did not return to FEL \(the board stopped answering after it "
+        r"started\): power-cycle the board into FEL; check the SPL is built for this board "
+        r"\(A20\)$",
+    ):
         run_spl(device, spl)
+    assert transport.answered == 0  # the status was read; the next request timed out
 
 
 def test_write_overlapping_uboot_is_refused_before_anything_is_sent():

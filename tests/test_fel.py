@@ -76,10 +76,35 @@ def test_timeout_in_sram_is_not_blamed_on_dram():
         device.write(0x2000, b"1234")
 
 
-def test_exec_that_never_returns_says_so():
-    device, _ = a20_device(OK_RESPONSE, DeviceTimeout("no answer"))
-    with pytest.raises(DeviceTimeout, match="code at 0x00002000 did not return"):
-        device.execute(0x2000)
+def test_exec_status_comes_first_and_code_that_never_returns_is_named_at_the_next_request():
+    # The ROM answers the EXEC's status, then calls the code (sunxi-fel's
+    # aw_fel_execute()); the code never comes back, so the next request times out.
+    device, transport = a20_device(OK_RESPONSE, OK_STATUS, OK_RESPONSE, DeviceTimeout("no answer"))
+    device.execute(0x2000)
+    assert transport.sent[-1] == protocol.build_usb_request(
+        protocol.USB_DIRECTION_READ, protocol.FEL_STATUS_SIZE
+    )
+    with pytest.raises(
+        DeviceTimeout,
+        match=r"^the code at 0x00002000 did not return to FEL \(the board stopped answering "
+        r"after it started\): power-cycle the board into FEL; check the code ends with 'bx lr'$",
+    ):
+        device.read(0x2000, 4)
+
+
+def test_wait_returned_names_the_code_when_the_rom_does_not_answer():
+    device, transport = a20_device(OK_RESPONSE, OK_STATUS, OK_RESPONSE, DeviceTimeout("x"))
+    device.execute(0x2000)
+    with pytest.raises(DeviceTimeout, match=r"^the code at 0x00002000 did not return"):
+        device.wait_returned()
+    assert transport.sent[-1] == protocol.build_fel_message(protocol.FEL_VERSION, 0, 0)
+
+
+def test_once_the_rom_acknowledges_the_next_request_its_failures_are_its_own():
+    device, _ = a20_device(OK_RESPONSE, OK_STATUS, OK_RESPONSE, OK_RESPONSE, DeviceTimeout("x"))
+    device.execute(0x2000)
+    with pytest.raises(DeviceTimeout, match=r"^x$"):
+        device.wait_returned()  # VERSION's message is acknowledged: the code did return
 
 
 def test_fel_error_state_is_reported():
@@ -103,8 +128,17 @@ def test_register_read_of_dram_before_spl_blames_dram():
         device.readl(0x40000000)
 
 
-def test_jump_sends_exec_and_does_not_wait_for_a_status():
-    device, transport = a20_device(OK_RESPONSE)  # only the message's USB acknowledgement
+def test_jump_reads_the_exec_status_like_every_peer_and_sends_nothing_after():
+    device, transport = a20_device(OK_RESPONSE, OK_STATUS, OK_RESPONSE)
     device.jump(0x4A000000)
     assert transport.sent[1] == protocol.build_fel_message(protocol.FEL_EXEC, 0x4A000000)
-    assert len(transport.sent) == 2 and not transport.answers
+    assert transport.sent[2] == protocol.build_usb_request(
+        protocol.USB_DIRECTION_READ, protocol.FEL_STATUS_SIZE
+    )
+    assert len(transport.sent) == 3 and not transport.answers
+
+
+def test_jump_without_a_status_is_an_error():
+    device, _ = a20_device(OK_RESPONSE, DeviceTimeout("scripted device: no answer"))
+    with pytest.raises(DeviceTimeout):
+        device.jump(0x4A000000)

@@ -49,6 +49,9 @@ class CountingTransport:
         self.transfers += 1
         return self.inner.bulk_in(length)
 
+    def pause(self, seconds, why):
+        self.inner.pause(seconds, why)
+
     def close(self):
         self.inner.close()
 

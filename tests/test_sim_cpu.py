@@ -52,6 +52,8 @@ def run(device: FelDevice, source: str, address: int | None = None) -> None:
     target = soc.scratch_addr if address is None else address
     device.write(target, assemble(source))
     device.execute(target)
+    # The status came before the code ran; whether it returned shows at the next request.
+    device.wait_returned()
 
 
 def kinds(transport: SimTransport) -> list[str]:
@@ -334,15 +336,17 @@ def test_jump_into_dram_starts_u_boot_and_the_device_leaves() -> None:
 def test_exec_of_dram_directly_leaves_fel_too() -> None:
     device, transport = board()
     boot_spl(device)
-    with pytest.raises(DeviceGone):
-        device.execute(0x4A000000)
+    device.execute(0x4A000000)  # the status comes first, as on a real ROM
     assert kinds(transport)[-1] == "uboot_started"
+    with pytest.raises(DeviceGone, match=r"^the code at 0x4a000000 did not return to FEL: .*left"):
+        device.wait_returned()
 
 
 def test_exec_of_dram_before_spl_hangs() -> None:
     device, transport = board()
-    with pytest.raises(DeviceTimeout):
-        device.execute(0x4A000000)
+    device.execute(0x4A000000)
+    with pytest.raises(DeviceTimeout, match=r"^the code at 0x4a000000 did not return to FEL"):
+        device.wait_returned()
     assert "executed DRAM at 0x4a000000" in transport.board.hang_reason
 
 

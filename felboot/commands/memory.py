@@ -125,7 +125,13 @@ def cmd_hexdump(args: argparse.Namespace) -> int:
 def cmd_exec(args: argparse.Namespace) -> int:
     address = parse_number(args.address, "address")
     with open_device(args) as device:
+        if args.no_return:
+            device.jump(address)
+            return 0
         device.execute(address)
+        # The ROM answers an EXEC before it runs the code: one more request tells
+        # whether the code came back (sunxi-fel's `exe` does not check; we do).
+        device.wait_returned()
     return 0
 
 

@@ -8,6 +8,15 @@ client builds it with (felboot.protocol), from the device's side:
                 bulk INs until `length` bytes) -> AWUS response (13 bytes)
     FEL layer   16-byte message -> the command's data phase -> 8-byte status
 
+EXEC, as real boot ROMs do it: the ROM answers the status exchange first and
+calls the code only after that exchange; until the code returns, the next
+request goes unanswered (NAKed), and forever if it never returns. Sources:
+sunxi-fel's aw_fel_execute() (fel_lib.c) reads the status after every EXEC,
+also for U-Boot and the RMR reset, and exits on any USB time-out, yet
+`sunxi-fel uboot` ends cleanly on real boards; public A64/H5/H618 logs print
+"...RMR mode 3... done." (after that status read) before BL31 speaks. xfel's
+fel_exec() and snagboot's FEL.jump() read the status too.
+
 A host that breaks the framing (bad signature, wrong direction or length,
 more bytes than announced, reading when it should write) gets what a real ROM
 gives it: silence. The board is marked hung and every later transfer times out.
@@ -48,6 +57,8 @@ class SimTransport(Transport):
         self._address = 0
         self._length = 0
         self._pending_exec: int | None = None
+        #: (seconds, why) of every Transport.pause the host asked for.
+        self.pauses: list[tuple[float, str]] = []
 
     # Transport -------------------------------------------------------------------
 
@@ -86,12 +97,18 @@ class SimTransport(Transport):
                 )
             self._usb = "request"
             response = protocol.build_usb_response()
-            if self._pending_exec is not None:
-                # The ROM acknowledges the EXEC message first, then calls the code.
+            if self._pending_exec is not None and self._fel == "message":
+                # The EXEC's status exchange is over: only now does the ROM call the
+                # code. The host has its answer; a hang shows at the next request.
                 address, self._pending_exec = self._pending_exec, None
                 self.board.fel_exec(address)
             return response
         self._violation(f"host read {length} bytes while the device was to {self._due()}")
+
+    def pause(self, seconds: float, why: str) -> None:
+        # The model has no clock to wait out; keep the pause so tests can see it was made.
+        log.debug("sim: host pauses %.2f s (%s)", seconds, why)
+        self.pauses.append((seconds, why))
 
     # States ---------------------------------------------------------------------------
 

@@ -188,6 +188,20 @@ SMC = Thunk(
     ),
 )
 
+# Assembled from icache_off.S.
+ICACHE_OFF = Thunk(
+    "icache_off",
+    (
+        0xEE110F10,  # 00: icache_off: mrc 15, 0, r0, cr1, cr0, {0}
+        0xE3C00A01,  # 04: bic r0, r0, #4096
+        0xEE010F10,  # 08: mcr 15, 0, r0, cr1, cr0, {0}
+        0xE3A00000,  # 0c: mov r0, #0
+        0xEE070F15,  # 10: mcr 15, 0, r0, cr7, cr5, {0}
+        0xF57FF06F,  # 14: isb sy
+        0xE12FFF1E,  # 18: bx lr
+    ),
+)
+
 # Assembled from rmr_switch.S.
 RMR_SWITCH = Thunk(
     "rmr_switch",
@@ -207,7 +221,8 @@ RMR_SWITCH = Thunk(
 )
 
 BOOT_THUNKS: dict[str, Thunk] = {
-    t.name: t for t in (SPL_THUNK, CPU_STATE, L2_ENABLE, MMU_OFF, MMU_ON, SMC, RMR_SWITCH)
+    t.name: t
+    for t in (SPL_THUNK, CPU_STATE, L2_ENABLE, MMU_OFF, MMU_ON, SMC, ICACHE_OFF, RMR_SWITCH)
 }
 
 # The SPL thunk -----------------------------------------------------------------------
