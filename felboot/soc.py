@@ -1,7 +1,10 @@
 """The SoC table: one record per Allwinner SoC whose boot ROM felboot knows.
 
-Facts (addresses, sizes, quirks) are those of sunxi-tools' soc_info.c; the
-record layout is ours. Data only: no I/O and no behaviour beyond look-ups.
+Facts (addresses, sizes, quirks) are those of sunxi-tools' soc_info.c at commit
+d7bbd172a5da601a08f94479de308c6fb714a19a (the same SoCs, in the same order, with
+every field checked against it); ``dram_base`` follows the SoCs' U-Boot configs
+and ``rom_state`` is felboot's own (see _above_scratch). The record layout is
+ours. Data only: no I/O and no behaviour beyond look-ups.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ class SocInfo:
     sid_offset: int = 0x0
     sid_needs_registers: bool = False  # read the e-fuses through SID_PRCTL (H3 erratum)
     rvbar_reg: int | None = None  # set: the SoC can be switched to AArch64 via RMR
+    # H616: a second die (sold as H618, T507 or H616) has RVBAR at rvbar_reg_alt;
+    # it reports itself by a non-zero low byte in ver_reg (see boot.rvbar_register).
+    rvbar_reg_alt: int | None = None
+    ver_reg: int | None = None
     mmu_tt_addr: int | None = None  # set: the ROM's MMU table lives here (else read TTBR0)
     smc_probe_addr: int | None = None  # a zero word here means "issue smc #0 first"
     needs_l2_enable: bool = False
@@ -97,8 +104,15 @@ _H6_SWAP = (
     SwapBuffer(0x25C00, 0x42800, 0x1400),
     SwapBuffer(0x27C00, 0x43C00, 0x0400),
 )
+_T7_SWAP = (  # like H6 (SRAM A1 at 0x20000), parked at the end of SRAM C
+    SwapBuffer(0x21C00, 0x4E400, 0x0400),
+    SwapBuffer(0x25C00, 0x4E800, 0x1400),
+    SwapBuffer(0x27C00, 0x4FC00, 0x0400),
+)
 _V831_SWAP = (SwapBuffer(0x21000, 0x38000, 0x1000),)
 _H616_SWAP = (SwapBuffer(0x21000, 0x52A00, 0x1000),)
+_A133_SWAP = (SwapBuffer(0x21000, 0x40000, 0x0400),)
+_A523_SWAP = (SwapBuffer(0x45000, 0x40200, 0x0400),)  # spare lies below spl_addr (0x44000)
 _R329_SWAP = (SwapBuffer(0x101000, 0x13BC00, 0x0400),)
 _F1C100S_SWAP = (
     SwapBuffer(0x1C00, 0x9000, 0x0400),
@@ -107,11 +121,13 @@ _F1C100S_SWAP = (
 )
 
 
-# On V536/V831/V853/R528/H616 (IRQ stack 0x21000-0x21FFF) and R329 (0x101000-0x1013FF) the
-# scratch address is the bottom of the IRQ stack buffer. The stack grows down from the top
-# and FEL takes no interrupts, so sunxi-tools runs its thunks at that bottom. We allow the
-# same bottom (1 KiB, 512 bytes on R329 whose buffer is 1 KiB) and keep the rest protected;
-# the whole buffer is still swapped around the SPL.
+# On V536/V831/V853/R528/H616 (buffer 0x21000-0x21FFF), R329 (0x101000-0x1013FF), A133
+# (0x21000-0x213FF) and A523 (0x45000-0x453FF) the scratch address is the bottom of the
+# swap buffer that holds the ROM's IRQ stack. FEL takes no interrupts, so sunxi-tools runs
+# its thunks there (soc_info.c: scratch_addr == buf1); an H618 reports sp_irq=0x21400
+# (sunxi-fel -v, Orange Pi Zero3), the top of that first KiB. We allow the same bottom
+# (1 KiB; 512 bytes where the whole buffer is 1 KiB) and keep the rest protected; the
+# whole buffer is still swapped around the SPL.
 def _above_scratch(buffers: tuple[SwapBuffer, ...], room: int) -> tuple[tuple[int, int], ...]:
     first, *rest = buffers
     return ((first.rom + room, first.rom_end), *((b.rom, b.rom_end) for b in rest))
@@ -120,6 +136,8 @@ def _above_scratch(buffers: tuple[SwapBuffer, ...], room: int) -> tuple[tuple[in
 _V831_ROM_STATE = _above_scratch(_V831_SWAP, 0x400)
 _H616_ROM_STATE = _above_scratch(_H616_SWAP, 0x400)
 _R329_ROM_STATE = _above_scratch(_R329_SWAP, 0x200)
+_A133_ROM_STATE = _above_scratch(_A133_SWAP, 0x200)
+_A523_ROM_STATE = _above_scratch(_A523_SWAP, 0x200)
 
 
 _WD_A10 = Watchdog(0x01C20C94, 3)
@@ -127,7 +145,9 @@ _WD_H3 = Watchdog(0x01C20CB8, 1)
 _WD_A80 = Watchdog(0x06000CB8, 1)
 _WD_H6 = Watchdog(0x030090B8, 1)
 _WD_V853 = Watchdog(0x020500B8, 0x16AA0001)
+_WD_A523 = Watchdog(0x02050008, 0x16AA0001)
 
+# Every record: soc_info.c's soc_info_table at d7bbd172 (same order, as --list-socs prints it).
 SOCS: tuple[SocInfo, ...] = (
     SocInfo(0x1623, "A10", 0x1000, 0xA200, 0x200, _A10_A13_A20_SWAP, 48 * KiB, _WD_A10,
             sid_base=0x01C23800, needs_l2_enable=True),
@@ -154,6 +174,8 @@ SOCS: tuple[SocInfo, ...] = (
             mmu_tt_addr=0x8000, smc_probe_addr=0x40004, aliases=("H2+",)),
     SocInfo(0x1681, "V3s", 0x1000, 0xA200, 0x200, _A10_A13_A20_SWAP, 60 * KiB, _WD_H3,
             sid_base=0x01C23800, mmu_tt_addr=0x8000),
+    SocInfo(0x1708, "T7", 0x21000, 0x4E200, 0x200, _T7_SWAP, 184 * KiB, _WD_H6,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200),
     SocInfo(0x1718, "H5", 0x11000, 0x31200, 0x200, _A64_SWAP, 140 * KiB, _WD_H3,
             spl_addr=0x10000, sid_base=0x01C14000, sid_offset=0x200,
             rvbar_reg=0x017000A0, smc_probe_addr=0x40004),
@@ -172,6 +194,7 @@ SOCS: tuple[SocInfo, ...] = (
             rom_state=_V831_ROM_STATE),
     SocInfo(0x1823, "H616", 0x21000, 0x53A00, 0x200, _H616_SWAP, 207 * KiB, _WD_H6,
             spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200, rvbar_reg=0x09010040,
+            rvbar_reg_alt=0x08100040, ver_reg=0x03000024,
             rom_state=_H616_ROM_STATE),
     SocInfo(0x1851, "R329", 0x101000, 0x13BA00, 0x200, _R329_SWAP, 1856 * KiB, _WD_H6,
             spl_addr=0x100000, sid_base=0x03006000, sid_offset=0x200,
@@ -186,6 +209,14 @@ SOCS: tuple[SocInfo, ...] = (
             rom_state=_V831_ROM_STATE),
     SocInfo(0x1721, "V5", 0x21000, 0x42200, 0x200, _H6_SWAP, 136 * KiB, _WD_H6,
             spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200),
+    SocInfo(0x1890, "A523", 0x45000, 0x40000, 0x200, _A523_SWAP, 96 * KiB, _WD_A523,
+            spl_addr=0x44000, sid_base=0x03006000, sid_offset=0x200,
+            rvbar_reg=0x08000040, needs_icache_fix=True,
+            rom_state=_A523_ROM_STATE),
+    SocInfo(0x1855, "A133", 0x21000, 0x40400, 0x200, _A133_SWAP, 148 * KiB, _WD_H6,
+            spl_addr=0x20000, sid_base=0x03006000, sid_offset=0x200,
+            rvbar_reg=0x08100040, smc_probe_addr=0x100004,
+            rom_state=_A133_ROM_STATE),
 )  # fmt: skip
 
 # For a SoC the table does not know: a ROM like A10/A20/A31 without SRAM beyond
