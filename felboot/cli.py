@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from felboot import __version__
-from felboot.commands import bootchain, memory, xen
+from felboot.commands import bootchain, memory, socs, xen
 from felboot.errors import FelbootError
 
 if TYPE_CHECKING:
@@ -150,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("files", nargs="+", metavar="FILE")
     _add(sub, "boards", xen.cmd_boards, "list the board profiles")
+    _add(
+        sub,
+        "socs",
+        socs.cmd_socs,
+        "list the SoCs felboot knows, like sunxi-fel --list-socs (no device needed)",
+        "Each SoC's id, name and aliases, whether it boots arm64 (RVBAR + RMR), its DRAM "
+        "base, and where its SPL goes and how large it may be.",
+    )
     p = _add(
         sub,
         "plan",

@@ -122,3 +122,36 @@ def test_missing_run_input_is_named_by_its_role(capsys, tmp_path):
         payloads + "zImage-arm32", payloads + "sun7i-a20-felboot-test.dtb",
     )  # fmt: skip
     assert_one_line_error(code, err, f"Xen {tmp_path / 'xen'}: no such file")
+
+
+def test_socs_lists_the_table_without_a_device(capsys):
+    code, out, err = run(capsys, "--device", "usb:9:9", "socs")
+    assert code == 0 and not err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["id", "name", "aliases"]
+    h616 = next(line for line in lines if " H616 " in line)
+    assert h616.split()[:6] == ["1823", "H616", "-", "arm64", "0x40000000", "0x020000"]
+    assert h616.endswith("202 KiB (0x32a00)")  # up to the swap buffer's spare at 0x52a00
+    r528 = next(line for line in lines if " R528 " in line)
+    assert "D1, D1s, T113-S3" in r528 and "32-bit" in r528
+
+
+def test_socs_json(capsys):
+    import json
+
+    from felboot.soc import SOCS
+
+    code, out, _ = run(capsys, "--json", "socs")
+    rows = json.loads(out)
+    assert code == 0 and [row["name"] for row in rows] == [soc.name for soc in SOCS]
+    a523 = next(row for row in rows if row["name"] == "A523")
+    assert a523 == {
+        "soc_id": 0x1890,
+        "name": "A523",
+        "aliases": [],
+        "arm64": True,
+        "dram_base": 0x40000000,
+        "spl_addr": 0x44000,
+        "spl_size_limit": 96 * 1024,
+        "spl_limit_set_by": "96 KiB of SRAM",
+    }

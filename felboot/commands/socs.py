@@ -1,0 +1,50 @@
+"""``felboot socs``: the SoC table, as ``sunxi-fel --list-socs``, with the facts felboot uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from felboot.soc import SOCS, SocInfo
+
+
+def soc_row(soc: SocInfo) -> dict[str, Any]:
+    """One SoC's listing: the record's names and the addresses the boot chain uses."""
+    from felboot.boot import spl_size_limit
+
+    limit, reason = spl_size_limit(soc)
+    return {
+        "soc_id": soc.soc_id,
+        "name": soc.name,
+        "aliases": list(soc.aliases),
+        "arm64": soc.is_arm64,
+        "dram_base": soc.dram_base,
+        "spl_addr": soc.spl_addr,
+        "spl_size_limit": limit,
+        "spl_limit_set_by": reason,
+    }
+
+
+def _line(row: dict[str, Any]) -> str:
+    aliases = ", ".join(row["aliases"]) or "-"
+    arm64 = "arm64" if row["arm64"] else "32-bit"
+    limit = row["spl_size_limit"]
+    return (
+        f"{row['soc_id']:04x}  {row['name']:<8} {aliases:<18} {arm64:<7} "
+        f"0x{row['dram_base']:08x}  0x{row['spl_addr']:06x}  {limit // 1024:>4} KiB (0x{limit:x})"
+    )
+
+
+HEADER = f"{'id':<4}  {'name':<8} {'aliases':<18} {'cpu':<7} {'DRAM':<10}  {'SPL at':<8}  SPL limit"
+
+
+def cmd_socs(args: argparse.Namespace) -> int:
+    rows = [soc_row(soc) for soc in SOCS]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(HEADER)
+    for row in rows:
+        print(_line(row))
+    return 0
