@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 
 ADDRESS_SPACE = 1 << 32
+#: Zero-length bulk INs tolerated in a row before the device counts as silent.
+MAX_EMPTY_TRANSFERS = 64
 ProbeWord = cs.Int32ul  # the SMC probe word, read as sunxi-fel does: one FEL READ
 
 
@@ -271,30 +273,46 @@ class FelDevice:
             self.transport.bulk_out(chunk)
             if progress is not None:
                 progress(len(chunk))
-        protocol.check_usb_response(self.transport.bulk_in(protocol.USB_RESPONSE_SIZE))
+        protocol.check_usb_response(self._receive(protocol.USB_RESPONSE_SIZE))
 
     def _usb_read(self, length: int, progress: Progress | None = None) -> bytearray:
+        self.transport.bulk_out(protocol.build_usb_request(protocol.USB_DIRECTION_READ, length))
+        data = self._receive(length, progress)
+        protocol.check_usb_response(self._receive(protocol.USB_RESPONSE_SIZE))
+        return data
+
+    def _receive(self, length: int, progress: Progress | None = None) -> bytearray:
+        """Exactly ``length`` bytes from bulk IN, however the device splits them.
+
+        sunxi-fel's usb_bulk_recv() (fel_lib.c) loops until the announced length
+        has arrived, taking short and zero-length transfers on the way; so does
+        this, except that a device sending nothing but empty transfers is given
+        up on after MAX_EMPTY_TRANSFERS in a row instead of forever.
+        """
         # Filled in place and returned as is: a final bytes() copy would double the
         # peak memory of a large read.
-        self.transport.bulk_out(protocol.build_usb_request(protocol.USB_DIRECTION_READ, length))
         buffer = bytearray(length)
-        received = 0
+        received = empty = 0
         while received < length:
             chunk = self.transport.bulk_in(min(MAX_BULK_TRANSFER, length - received))
-            if not chunk:
-                raise ProtocolError(
-                    f"the device sent an empty transfer after {received} of {length} bytes: "
-                    "power-cycle the board into FEL and retry"
-                )
             if len(chunk) > length - received:
                 raise ProtocolError(
                     f"the device sent {received + len(chunk)} bytes where {length} were asked"
                 )
+            if not chunk:
+                empty += 1
+                if empty == MAX_EMPTY_TRANSFERS:
+                    raise DeviceTimeout(
+                        f"{self.transport.description} sent {empty} empty transfers in a row "
+                        f"after {received} of {length} bytes: power-cycle the board into FEL "
+                        "and retry"
+                    )
+                continue
+            empty = 0
             buffer[received : received + len(chunk)] = chunk
             received += len(chunk)
             if progress is not None:
                 progress(len(chunk))
-        protocol.check_usb_response(self.transport.bulk_in(protocol.USB_RESPONSE_SIZE))
         return buffer
 
     @contextmanager
@@ -355,6 +373,7 @@ class FelDevice:
     def sid(self) -> bytes:
         """The 16-byte SID (e-fuse chip id): four little-endian words, first word first."""
         soc, _ = self._thunk_scratch("read the SID")
+        self.apply_smc_workaround()  # a secure-fused board's e-fuses read zero until then
         if soc.sid_base is None:
             raise DeviceError(
                 f"the {soc.name} has no SID felboot knows how to read: "

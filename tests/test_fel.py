@@ -1,6 +1,6 @@
 import pytest
 
-from felboot import protocol
+from felboot import fel, protocol
 from felboot.errors import DeviceTimeout, ProtocolError, UnsafeWrite, UsageError
 from felboot.fel import FelDevice, check_range
 from felboot.transport import MAX_BULK_TRANSFER
@@ -142,3 +142,34 @@ def test_jump_without_a_status_is_an_error():
     device, _ = a20_device(OK_RESPONSE, DeviceTimeout("scripted device: no answer"))
     with pytest.raises(DeviceTimeout):
         device.jump(0x4A000000)
+
+
+def test_short_and_zero_length_in_transfers_are_joined_like_sunxi_fel_does():
+    # sunxi-fel's usb_bulk_recv() loops until the announced length has arrived.
+    data = bytes(range(200))
+    device, transport = a20_device(
+        b"",
+        OK_RESPONSE[:5],
+        OK_RESPONSE[5:],  # the message's AWUS, split after a ZLP
+        data[:1],
+        b"",
+        data[1:150],
+        data[150:],
+        OK_RESPONSE,
+        OK_STATUS[:3],
+        b"",
+        OK_STATUS[3:],
+        OK_RESPONSE,
+    )
+    assert device.read(0x2000, 200) == data
+    assert not transport.answers
+
+
+def test_a_device_that_only_sends_empty_transfers_times_out_cleanly():
+    device, _ = a20_device(OK_RESPONSE, *[b""] * fel.MAX_EMPTY_TRANSFERS)
+    with pytest.raises(
+        DeviceTimeout,
+        match=rf"^scripted device sent {fel.MAX_EMPTY_TRANSFERS} empty transfers in a row after "
+        r"0 of 4 bytes: power-cycle the board into FEL and retry$",
+    ):
+        device.read(0x2000, 4)

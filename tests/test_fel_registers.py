@@ -24,6 +24,7 @@ from felboot.errors import (
 )
 from felboot.fel import FelDevice
 from felboot.soc import soc_by_name
+from felboot.thunks.boot_thunks import SMC, build_plain
 from felboot.thunks.registers import (
     build_readl,
     build_sid_registers,
@@ -187,13 +188,21 @@ def test_sid_of_an_a20_reads_the_memory_mapped_words():
     assert upload == ("WRITE", A20.scratch_addr, build_readl([base + 4 * i for i in range(4)]).data)
 
 
+SECURE = words(1)  # the SMC probe word of a ROM already in the secure state
+
+
 def test_sid_of_an_h3_goes_through_the_sid_registers():
     payload = build_sid_registers(H3.sid_base, 4)
     device, transport = device_for(
-        H3.soc_id, *write_answers(), *EXEC_OK, *read_answers(words(0, *SID_WORDS))
+        H3.soc_id,
+        *read_answers(SECURE),
+        *write_answers(),
+        *EXEC_OK,
+        *read_answers(words(0, *SID_WORDS)),
     )
     assert device.sid() == SID
     assert fel_commands(transport.sent) == [
+        ("READ", H3.smc_probe_addr, 4),
         ("WRITE", H3.scratch_addr, payload.data),
         ("EXEC", H3.scratch_addr, 0),
         ("READ", H3.scratch_addr + payload.result_offset, payload.result_size),
@@ -202,7 +211,9 @@ def test_sid_of_an_h3_goes_through_the_sid_registers():
 
 def test_sid_time_out_names_the_controller_and_word():
     answer = words(2, SID_WORDS[0], SID_WORDS[1], 0x8, 0xC)
-    device, _ = device_for(H3.soc_id, *write_answers(), *EXEC_OK, *read_answers(answer))
+    device, _ = device_for(
+        H3.soc_id, *read_answers(SECURE), *write_answers(), *EXEC_OK, *read_answers(answer)
+    )
     with pytest.raises(DeviceError, match=r"H3 SID controller at 0x01c14000 .* word 0x08"):
         device.sid()
 
@@ -253,3 +264,26 @@ def test_reset_without_a_known_watchdog_says_so(monkeypatch):
     with pytest.raises(DeviceError, match="A20 has no watchdog"):
         device.reset()
     assert transport.sent == []
+
+
+def test_sid_of_a_secure_fused_h3_enters_the_secure_state_first():
+    # sunxi-fel's aw_apply_smc_workaround(): a zero probe word means FEL runs non-secure.
+    smc = build_plain(SMC)
+    device, transport = device_for(
+        H3.soc_id,
+        *read_answers(words(0)),
+        *write_answers(),
+        *EXEC_OK,
+        *write_answers(),
+        *EXEC_OK,
+        *read_answers(words(0, *SID_WORDS)),
+    )
+    assert device.sid() == SID
+    commands = fel_commands(transport.sent)
+    assert commands[:3] == [
+        ("READ", H3.smc_probe_addr, 4),
+        ("WRITE", H3.scratch_addr, smc.data),
+        ("EXEC", H3.scratch_addr, 0),
+    ]
+    device.apply_smc_workaround()  # once per session: nothing more is sent
+    assert fel_commands(transport.sent) == commands

@@ -5,11 +5,15 @@ from __future__ import annotations
 import pytest
 
 from felboot import protocol
+from felboot.boot import boot_uboot
 from felboot.errors import DeviceGone, DeviceTimeout, UsageError
 from felboot.fel import FelDevice
+from felboot.images.uboot import load_uboot
 from felboot.sim import SimTransport, open_sim
 from felboot.sim.layout import layout_for
 from felboot.soc import SOCS, soc_by_name
+from felboot.thunks.boot_thunks import SMC, build_plain
+from tests.support import IMAGES
 
 BX_LR = bytes.fromhex("1eff2fe1")  # 0xE12FFF1E: bx lr
 
@@ -327,3 +331,42 @@ def test_data_in_is_served_across_several_bulk_ins() -> None:
 
 def test_soc_aliases_resolve() -> None:
     assert open_sim("soc=H2+").board.soc is soc_by_name("h3")
+
+
+# A secure-fused board: FEL starts non-secure ------------------------------------------------
+
+
+def test_nonsecure_fel_reads_zero_sid_until_smc_and_felboot_applies_the_workaround_first():
+    transport = open_sim("soc=h3,fel=nonsecure")
+    raw = FelDevice(transport)
+    soc = raw.soc
+    assert soc is not None and soc.smc_probe_addr is not None
+    # What a client without sunxi-fel's SMC workaround sees: zeros.
+    assert raw.read_words([soc.sid_base + soc.sid_offset]) == [0]
+    assert raw.read(soc.smc_probe_addr, 4) == bytes(4)
+    assert raw.sid() == transport.board.config.sid_bytes  # smc first, then the real e-fuses
+    assert [e.kind for e in transport.board.events] == ["secure_state"]
+
+
+def test_smc_on_a_board_already_secure_crashes_it_as_sunxi_tools_says():
+    transport = open_sim("soc=h3")
+    device = FelDevice(transport)
+    device.run_thunk(build_plain(SMC), "smc")
+    with pytest.raises(DeviceTimeout, match="smc thunk .* did not return to FEL"):
+        device.wait_returned()
+    assert "smc exception" in transport.board.hang_reason
+
+
+@pytest.mark.parametrize("spec", ["soc=a20,fel=nonsecure", "soc=h3,fel=maybe"])
+def test_fel_option_is_checked(spec):
+    with pytest.raises(UsageError, match=r"sim option fel="):
+        open_sim(spec)
+
+
+def test_uboot_on_a_nonsecure_a64_enters_the_secure_state_once_before_anything_else():
+    transport = open_sim("soc=a64,dram=2G,fel=nonsecure")
+    device = FelDevice(transport)
+    device.apply_smc_workaround()
+    boot_uboot(device, load_uboot([IMAGES / "u-boot-sunxi-with-spl-a64.bin"]))
+    kinds = [e.kind for e in transport.board.events]
+    assert kinds == ["secure_state", "spl", "aarch64_reset"]

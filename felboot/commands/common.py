@@ -53,7 +53,10 @@ def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
     note = "felboot " + " ".join(sys.argv[1:]) if record else None
     transport = open_transport(args.device, wait=args.wait, record=record, note=note)
     try:
-        yield FelDevice(transport)
+        device = FelDevice(transport)
+        # Every command, as sunxi-fel does right after opening (fel.c main()).
+        device.apply_smc_workaround()
+        yield device
         if isinstance(transport, ReplayTransport):
             transport.finish()  # a replay that stops short of its transcript diverged too
     finally:

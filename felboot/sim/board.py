@@ -52,8 +52,13 @@ class SimBoard:
         self.leave_reason = ""
         self.core = ArmCore(self)
         self._fill_rom_state()
+        self.secure = not config.nonsecure_fel
+        self.registers.secure = self.secure
         if self.layout.smc_probe is not None:
-            self.core.write(self.layout.smc_probe, Word.build(SMC_PROBE_VALUE))
+            # Secure-only SRAM reads zero from non-secure FEL: the clients' probe word.
+            self.core.write(
+                self.layout.smc_probe, Word.build(SMC_PROBE_VALUE if self.secure else 0)
+            )
 
     @property
     def name(self) -> str:
@@ -96,6 +101,19 @@ class SimBoard:
         self.leave_reason = f"{event.kind.replace('_', ' ')}{where}"
         self.events.append(event)
         self.core.stop()
+
+    def enter_secure(self) -> bool:
+        """`smc #0` from FEL: True when the ROM's monitor switched FEL to the secure state.
+
+        Only a ROM that started FEL non-secure has a monitor handler; elsewhere
+        the smc crashes the ROM (sunxi-tools fel.c, aw_apply_smc_workaround()).
+        """
+        if self.secure or self.layout.smc_probe is None:
+            return False
+        self.secure = self.registers.secure = True
+        self.core.write(self.layout.smc_probe, Word.build(SMC_PROBE_VALUE))
+        self.events.append(SimEvent("secure_state"))
+        return True
 
     def _watchdog_fired(self) -> None:
         watchdog = self.soc.watchdog

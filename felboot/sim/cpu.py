@@ -383,6 +383,8 @@ class ArmCore:
 
     def _on_exception(self, uc: Uc, number: int, data: object) -> None:
         name = _EXCEPTIONS.get(number, f"#{number}")
+        if name == "smc" and self.board.enter_secure():
+            return  # the monitor returns to the instruction after the smc (pc already there)
         self.board.hang(
             f"the CPU took a {name} exception at pc 0x{self.pc:08x}: "
             "the ROM's handler does not return to FEL"

@@ -12,7 +12,8 @@ class SimEvent:
     ``kind`` is one of: "spl" (DRAM came up; ``value`` = DRAM bytes),
     "uboot_started" (the CPU jumped into DRAM at ``address``), "aarch64_reset"
     (RMR warm reset into AArch64 at ``address`` = RVBAR), "warm_reset",
-    "watchdog_reset", "crash" (the board hung; ``reason`` says why).
+    "watchdog_reset", "secure_state" (an `smc #0` switched a non-secure FEL to
+    secure), "crash" (the board hung; ``reason`` says why).
     """
 
     kind: str

@@ -33,6 +33,9 @@ class Registers:
         self.soc = soc
         self.sid = sid
         self.rvbar = 0
+        # False while FEL runs non-secure on a secure-fused board: the SID's
+        # e-fuses read zero then (sunxi-tools soc_info.h, needs_smc_workaround...).
+        self.secure = True
         self.writes: list[tuple[int, int]] = []
         self._on_watchdog_reset = on_watchdog_reset
         self._prctl = 0
@@ -46,6 +49,8 @@ class Registers:
     # Decoding -------------------------------------------------------------
 
     def _efuse_word(self, offset: int) -> int:
+        if not self.secure:
+            return 0
         index = offset // 4
         return self.sid[index] if 0 <= index < SID_WORDS else 0
 

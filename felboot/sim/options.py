@@ -24,7 +24,10 @@ SID_HEX_DIGITS = 32
 #: prints them as four 8-digit words, and so does the ``sid=`` option.
 SidWords = cs.Array(4, cs.Int32ul)
 
-_VALID_KEYS = ("soc", "dram", "sid")
+_VALID_KEYS = ("soc", "dram", "sid", "fel")
+#: fel=nonsecure: a board fused for secure boot, whose ROM starts FEL in the
+#: non-secure state until an `smc #0` (sunxi-tools fel.c, aw_apply_smc_workaround()).
+_FEL_STATES = ("secure", "nonsecure")
 _EXAMPLE = "--device sim:soc=h3,dram=512M"
 
 
@@ -33,6 +36,7 @@ class SimConfig:
     soc: SocInfo
     dram_size: int
     sid: tuple[int, int, int, int]
+    nonsecure_fel: bool = False
 
     @property
     def sid_bytes(self) -> bytes:
@@ -100,4 +104,20 @@ def parse_options(options: str) -> SimConfig:
     window = dram_window(soc)
     dram = _parse_dram(values.get("dram", DEFAULT_DRAM), soc, window.end - window.start)
     sid = _parse_sid(values["sid"]) if "sid" in values else default_sid(soc)
-    return SimConfig(soc=soc, dram_size=dram, sid=sid)
+    return SimConfig(
+        soc=soc, dram_size=dram, sid=sid, nonsecure_fel=_parse_fel(values.get("fel"), soc)
+    )
+
+
+def _parse_fel(value: str | None, soc: SocInfo) -> bool:
+    """True for fel=nonsecure, which only SoCs with an SMC probe word can start in."""
+    if value is None:
+        return False
+    if value not in _FEL_STATES:
+        raise UsageError(f"sim option fel={value!r}: use fel=secure or fel=nonsecure")
+    if value == "nonsecure" and soc.smc_probe_addr is None:
+        raise UsageError(
+            f"sim option fel=nonsecure: the {soc.name} ROM never starts FEL non-secure; "
+            "use it with a64, h3, h5 or h6"
+        )
+    return value == "nonsecure"
