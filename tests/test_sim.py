@@ -10,7 +10,7 @@ from felboot.errors import DeviceGone, DeviceTimeout, UsageError
 from felboot.fel import FelDevice
 from felboot.images.uboot import load_uboot
 from felboot.sim import SimTransport, open_sim
-from felboot.sim.layout import layout_for
+from felboot.sim.layout import SCTLR_I, layout_for
 from felboot.soc import SOCS, soc_by_name
 from felboot.thunks.boot_thunks import SMC, build_plain
 from tests.support import IMAGES
@@ -370,3 +370,37 @@ def test_uboot_on_a_nonsecure_a64_enters_the_secure_state_once_before_anything_e
     boot_uboot(device, load_uboot([IMAGES / "u-boot-sunxi-with-spl-a64.bin"]))
     kinds = [e.kind for e in transport.board.events]
     assert kinds == ["secure_state", "spl", "aarch64_reset"]
+
+
+@pytest.mark.parametrize("soc", [s.name for s in SOCS if s.needs_icache_fix])
+def test_icache_is_turned_off_once_before_the_first_write_where_the_rom_leaves_it_on(soc):
+    # sunxi-fel's aw_fel_write() -> aw_disable_icache() (fel_lib.c), soc_info.c `icache_fix`.
+    transport = open_sim(f"soc={soc}")
+    device = FelDevice(transport)
+    info = device.soc
+    assert info is not None
+    sent: list[bytes] = []
+    inner_out = transport.bulk_out
+    transport.bulk_out = lambda data: (sent.append(bytes(data)), inner_out(data))[1]  # type: ignore[method-assign]
+    assert transport.board.core.read_cp15(1, 0, 0, 0) & SCTLR_I
+    device.write(info.scratch_addr + 0x40, b"data")
+    device.write(info.scratch_addr + 0x40, b"more")
+    messages = [protocol.parse_fel_message(d) for d in sent if len(d) == protocol.FEL_MESSAGE_SIZE]
+    assert [(m.command, m.address) for m in messages] == [
+        (protocol.FEL_WRITE, info.scratch_addr),  # the I-cache-off thunk
+        (protocol.FEL_EXEC, info.scratch_addr),
+        (protocol.FEL_WRITE, info.scratch_addr + 0x40),
+        (protocol.FEL_WRITE, info.scratch_addr + 0x40),
+    ]
+    device.wait_returned()
+    assert not transport.board.core.read_cp15(1, 0, 0, 0) & SCTLR_I
+    assert not transport.board.stopped
+
+
+def test_no_icache_thunk_where_the_rom_runs_without_the_icache():
+    transport = open_sim("soc=h3")
+    device = FelDevice(transport)
+    device.write(0x10000, b"data")
+    assert (
+        transport.board.events == [] and transport.board.core.read_cp15(1, 0, 0, 0) & SCTLR_I == 0
+    )
