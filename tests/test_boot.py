@@ -378,3 +378,11 @@ def test_info_reads_what_the_spl_left_in_sram():
     run_spl(device, bundle("u-boot-sunxi-with-spl-a64.bin").spl)
     after = describe_header_in_sram(bytes(device.read(spl_addr, SPL_HEADER_SIZE)))
     assert after == {"spl": "ran and returned to FEL", "spl_version": "0.3", "dram_size_mib": 2048}
+
+
+def test_the_host_pauses_after_the_spl_exec_before_its_next_request():
+    # sunxi-fel sleeps 250 ms there, snagboot 500 ms; felboot takes the longer one.
+    transport = open_sim("soc=a20,dram=1G")
+    device = FelDevice(transport)
+    run_spl(device, bundle("u-boot-sunxi-with-spl-a20.bin").spl)
+    assert [seconds for seconds, _ in transport.pauses] == [0.5]

@@ -107,7 +107,7 @@ class SimTransport(Transport):
 
     def pause(self, seconds: float, why: str) -> None:
         # The model has no clock to wait out; keep the pause so tests can see it was made.
-        log.debug("sim: host pauses %.2f s (%s)", seconds, why)
+        log.info("sim: the host pauses %.2f s (%s); the model does not wait", seconds, why)
         self.pauses.append((seconds, why))
 
     # States ---------------------------------------------------------------------------
