@@ -386,3 +386,35 @@ def test_the_host_pauses_after_the_spl_exec_before_its_next_request():
     device = FelDevice(transport)
     run_spl(device, bundle("u-boot-sunxi-with-spl-a20.bin").spl)
     assert [seconds for seconds, _ in transport.pauses] == [0.5]
+
+
+class SilentAfterExecAt(Transport):
+    """The model, except that the board stops answering right after the EXEC of ``address``."""
+
+    def __init__(self, inner: Transport, address: int) -> None:
+        self.inner = inner
+        self.exec_message = protocol.build_fel_message(protocol.FEL_EXEC, address, 0)
+        self.silent = False
+
+    def bulk_out(self, data: bytes | memoryview) -> None:
+        if self.silent:
+            raise DeviceTimeout("sim: no answer")
+        self.inner.bulk_out(data)
+        self.silent = bytes(data) == self.exec_message
+
+    def bulk_in(self, length: int) -> bytes:
+        if self.silent:
+            raise DeviceTimeout("sim: no answer")
+        return self.inner.bulk_in(length)
+
+
+def test_a_board_that_does_not_answer_the_final_exec_status_has_not_started_uboot():
+    uboot = bundle("u-boot-sunxi-with-spl-a20.bin")
+    entry = uboot.main.entry
+    transport = SilentAfterExecAt(open_sim("soc=a20,dram=1G"), entry)
+    with pytest.raises(
+        BootError,
+        match=rf"^U-Boot was not started: the board did not answer the EXEC at 0x{entry:08x} "
+        r"\(.*\); power-cycle the board into FEL and retry$",
+    ):
+        boot_uboot(FelDevice(transport), uboot)
