@@ -322,9 +322,10 @@ def plan_fit(
 ) -> tuple[list[tuple[str, int, bytes]], int]:
     """(name, address, bytes) of each FIT part as U-Boot's SPL would place it, and the entry."""
     config = select_config(fit, spl.dt_name, dram_size_mib=dram_mib)
+    # The firmware first, then the other loadables (a firmware listed there too is skipped).
     names = list(config.loadables)
-    if config.firmware is not None and config.firmware not in names:
-        names.insert(0, config.firmware)
+    if config.firmware is not None:
+        names = [config.firmware, *(name for name in names if name != config.firmware)]
     if not names:
         raise ImageError(f"{fit.source}: configuration {config.name!r} loads nothing")
     parts: list[tuple[str, int, bytes]] = []
@@ -348,10 +349,25 @@ def plan_fit(
                 '(os = "u-boot") for it to follow'
             )
         parts.append((config.fdt[0], fdt_after, fdt.data))
-    first = _fit_image(fit, names[0], "firmware")
-    entry = first.entry if first.entry is not None else first.load
-    assert entry is not None
-    return parts, entry
+    return parts, fit_entry(fit, names)
+
+
+def fit_entry(fit: FitImage, names: Sequence[str]) -> int:
+    """Where U-Boot's SPL jumps; ``names`` starts with the firmware (else the first loadable).
+
+    spl_load_simple_fit() (U-Boot common/spl/spl_fit.c): the firmware's ``entry``; if
+    it has none, the first ``entry`` among the other loadables; if none has one, or
+    the entry is 0 ("use the load address"), the firmware's load address.
+    """
+    images = [fit.images[name] for name in names]
+    first = images[0]
+    entry = first.entry
+    if entry is None:
+        entry = next((image.entry for image in images[1:] if image.entry is not None), None)
+    if not entry:
+        assert first.load is not None  # _fit_image refused images without one
+        return first.load
+    return entry
 
 
 def load_uboot(
