@@ -188,15 +188,16 @@ def spl_upload_pieces(soc: SocInfo, data: bytes) -> list[tuple[int, bytes]]:
 
 
 def check_rom_stacks(soc: SocInfo, state: CpuState) -> None:
-    """Both ROM stacks must live in swapped SRAM, or the SPL would overwrite them."""
-    for name, sp in (("sp", state.sp), ("sp_irq", state.sp_irq)):
-        # A full-descending stack pointer may sit at the very end of its range.
-        if not any(start < sp <= end for start, end in soc.rom_state_ranges):
-            raise BootError(
-                f"the {soc.name} boot ROM's {name} is 0x{sp:08x}, outside the SRAM the SPL "
-                "thunk swaps out and back: running the SPL would destroy it; the SoC's swap "
-                "buffers in felboot/soc.py do not match this ROM"
-            )
+    """Report the ROM's stack pointers; they are no reason to refuse the SPL.
+
+    sunxi-fel's aw_fel_write_and_execute_spl() (fel.c) only prints them
+    ("Stack pointers: sp_irq=..., sp=..."): the ROM's stacks stay intact because
+    the SPL is kept below the SoC's limit (spl_size_limit: SRAM size, thunk,
+    spare buffers) and its parts over the ROM's own SRAM go to the spare buffers.
+    Real ROMs keep their stacks anywhere in that scheme: an H618 reports
+    sp_irq=0x21400, sp=0x53FFC (above the thunk), an R329 sp=0x13C2C8 (soc_info.c).
+    """
+    log.info("%s: stack pointers: sp_irq=0x%08x, sp=0x%08x", soc.name, state.sp_irq, state.sp)
 
 
 def _prepare_mmu(device: FelDevice, soc: SocInfo, state: CpuState) -> tuple[int, list[int]] | None:
@@ -442,6 +443,25 @@ def hand_off_script(
     return True
 
 
+DIE_VERSION_MASK = 0xFF  # ver_reg's low byte: 0 on the H616's first die (sunxi-tools 05f58b5)
+
+
+def rvbar_register(device: FelDevice, soc: SocInfo) -> int:
+    """The RVBAR of this board's die: H616 dies differ, ver_reg tells them apart.
+
+    As sunxi-fel's aw_rmr_request() (fel.c): with an rvbar_reg_alt, read ver_reg
+    and use the alternative when its low byte is non-zero (H618, T507, later H616).
+    """
+    if soc.rvbar_reg is None:
+        raise BootError(f"the {soc.name} has no RVBAR felboot knows: cannot start AArch64")
+    if soc.rvbar_reg_alt is None or soc.ver_reg is None:
+        return soc.rvbar_reg
+    version = device.readl(soc.ver_reg)
+    rvbar = soc.rvbar_reg_alt if version & DIE_VERSION_MASK else soc.rvbar_reg
+    log.info("%s: version register 0x%08x: RVBAR at 0x%08x", soc.name, version, rvbar)
+    return rvbar
+
+
 def start_uboot(device: FelDevice, placement: UBootPlacement) -> None:
     """Jump into U-Boot: the EXEC's status is read, then the board leaves FEL.
 
@@ -452,7 +472,7 @@ def start_uboot(device: FelDevice, placement: UBootPlacement) -> None:
     if placement.aarch64:
         if soc.rvbar_reg is None:
             raise BootError(f"the {soc.name} has no RVBAR felboot knows: cannot start AArch64")
-        payload = build_rmr_switch(soc.rvbar_reg, placement.entry)
+        payload = build_rmr_switch(rvbar_register(device, soc), placement.entry)
         device.write(soc.scratch_addr, payload.data)
         address = soc.scratch_addr
     else:

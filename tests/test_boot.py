@@ -8,6 +8,7 @@ and memory, never on what the client believes it did.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -17,15 +18,18 @@ from felboot import protocol
 from felboot.boot import (
     LoadedRegions,
     boot_uboot,
+    check_rom_stacks,
     hand_off_script,
     load_uboot,
+    plan_fit,
     run_spl,
+    rvbar_register,
     spl_size_limit,
     spl_upload_pieces,
 )
 from felboot.errors import BootError, DeviceTimeout, ImageError, UnsafeWrite
 from felboot.fel import FelDevice
-from felboot.images.fit import FitImage, select_config
+from felboot.images.fit import FitConfig, FitImage, FitSubImage, select_config
 from felboot.images.spl import SPL_HEADER_SIZE, SplHeader, parse_spl, spl_checksum
 from felboot.images.uboot import UBootBundle
 from felboot.images.uboot import load_uboot as load_uboot_files
@@ -35,6 +39,7 @@ from felboot.thunks.boot_thunks import (
     TABLE_SIZE,
     WRITE_BACK,
     WRITE_COMBINE,
+    CpuState,
     TranslationTable,
 )
 from felboot.transport import Transport
@@ -418,3 +423,128 @@ def test_a_board_that_does_not_answer_the_final_exec_status_has_not_started_uboo
         r"\(.*\); power-cycle the board into FEL and retry$",
     ):
         boot_uboot(FelDevice(transport), uboot)
+
+
+# ROM stacks: reported as sunxi-fel does, never a reason to refuse -------------------------
+
+
+@pytest.mark.parametrize(
+    ("soc", "sp_irq", "sp"),
+    [
+        ("H616", 0x00021400, 0x00053FFC),  # sunxi-fel -v on an Orange Pi Zero3 (H618)
+        ("R329", 0x00101400, 0x0013C2C8),  # soc_info.c, comment on r329_sram_swap_buffers
+    ],
+)
+def test_real_rom_stack_pointers_are_reported_not_refused(caplog, soc, sp_irq, sp):
+    record = soc_by_name(soc)
+    state = CpuState(sctlr=0x00C50878, ttbr0=0, ttbcr=0, dacr=0, sp=sp, sp_irq=sp_irq)
+    with caplog.at_level(logging.INFO, logger="felboot.boot"):
+        check_rom_stacks(record, state)
+    assert f"stack pointers: sp_irq=0x{sp_irq:08x}, sp=0x{sp:08x}" in caplog.text
+    # what keeps the SPL off the ROM's stack is the size limit, below the thunk and sp
+    limit, _ = spl_size_limit(record)
+    assert record.spl_addr + limit <= record.thunk_addr < sp
+
+
+@pytest.mark.parametrize("soc", ["h616", "r329", "v536", "v831", "v853", "r528"])
+def test_spl_runs_where_the_rom_stack_is_outside_the_swapped_sram(soc, caplog):
+    """H616/R329 with the stacks real boards report, the V831 family with the model's."""
+    device, board = sim_device(f"soc={soc},dram=256M")
+    spl = parse_spl(big_spl(0x2000), "spl.bin")  # covers the swap buffer at spl_addr + 0x1000
+    with caplog.at_level(logging.INFO, logger="felboot.boot"):
+        result = run_spl(device, spl)
+    assert kinds(board) == ["spl"] and result.dram.size == 256 << 20
+    layout = board.layout
+    assert f"sp_irq=0x{layout.irq_sp:08x}, sp=0x{layout.svc_sp:08x}" in caplog.text
+
+
+# FIT entry point: U-Boot SPL's order ------------------------------------------------------
+
+ATF_LOAD, UBOOT_LOAD = 0x40000000, 0x4A000000
+
+
+def fit_of(
+    entries: dict[str, int | None], firmware: str | None = "atf", loadables=("uboot",)
+) -> FitImage:
+    """A FIT whose images (named in ``entries``) have those entries; atf at 0x40000000."""
+    loads = {"atf": ATF_LOAD, "uboot": UBOOT_LOAD, "scp": 0x50000}
+    images = {
+        name: FitSubImage(
+            name, None, "firmware", "arm64", "u-boot" if name == "uboot" else None,
+            "none", loads[name], entry, bytes(16), False,
+        )
+        for name, entry in entries.items()
+    }  # fmt: skip
+    config = FitConfig("config-1", None, firmware, tuple(loadables), ())
+    return FitImage(None, images, {"config-1": config}, "config-1", 0, 0, "u-boot.itb")
+
+
+def plan_entry(fit: FitImage) -> int:
+    return plan_fit(fit, parse_spl(big_spl(0x2000), "spl.bin"), None)[1]
+
+
+def test_fit_entry_is_the_firmwares_entry():
+    assert plan_entry(fit_of({"atf": 0x40000100, "uboot": 0x4A000800})) == 0x40000100
+
+
+def test_fit_entry_without_firmware_entry_is_the_first_loadables_entry():
+    fit = fit_of({"atf": None, "scp": None, "uboot": 0x4A000800}, loadables=("scp", "uboot"))
+    assert plan_entry(fit) == 0x4A000800
+
+
+def test_fit_entry_without_any_entry_is_the_firmwares_load_address():
+    assert plan_entry(fit_of({"atf": None, "uboot": None})) == ATF_LOAD
+
+
+def test_fit_entry_zero_means_the_load_address():
+    # spl_fit.c: an entry of 0 (CONFIG_SYS_UBOOT_START unset) "means: use the load address"
+    assert plan_entry(fit_of({"atf": 0, "uboot": 0x4A000800})) == ATF_LOAD
+
+
+def test_fit_without_firmware_starts_the_first_loadable():
+    fit = fit_of({"uboot": None, "scp": 0x50100}, firmware=None, loadables=("uboot", "scp"))
+    assert plan_entry(fit) == 0x50100  # uboot is "the firmware", scp has the first entry
+
+
+def test_fit_firmware_also_listed_as_loadable_still_comes_first():
+    fit = fit_of({"atf": 0x40000100, "uboot": 0x4A000800}, loadables=("uboot", "atf"))
+    parts, entry = plan_fit(fit, parse_spl(big_spl(0x2000), "spl.bin"), None)
+    assert [name for name, _, _ in parts] == ["atf", "uboot"] and entry == 0x40000100
+
+
+# H616's two dies: RVBAR by the version register -----------------------------------------
+
+
+def h616_bundle() -> UBootBundle:
+    """ATF in DRAM at 0x40000000 and U-Boot at 0x4A000000, as U-Boot's H616 FIT has them."""
+    fit = fit_of({"atf": ATF_LOAD, "uboot": None})
+    spl = parse_spl(big_spl(0x2000), "spl.bin")
+    return UBootBundle(spl, fit, None, "spl.bin", "u-boot.itb")
+
+
+@pytest.mark.parametrize(
+    ("options", "rvbar"),
+    [
+        ("soc=h616", 0x09010040),
+        ("soc=h616,die=h618", 0x08100040),
+        ("soc=h616,die=t507", 0x08100040),
+    ],
+)
+def test_both_h616_dies_boot_into_aarch64_at_the_atf_entry(options, rvbar):
+    device, board = sim_device(f"{options},dram=1G")
+    assert rvbar_register(device, soc_by_name("H616")) == rvbar
+    boot_uboot(device, h616_bundle())
+    assert kinds(board) == ["spl", "aarch64_reset"]
+    assert board.events[-1].address == ATF_LOAD
+
+
+def test_rvbar_register_reads_no_version_where_there_is_one_rvbar():
+    device, board = sim_device("soc=a64")
+    assert rvbar_register(device, soc_by_name("A64")) == 0x017000A0
+    assert board.registers.writes == []  # no thunk ran, nothing was read
+
+
+def test_rvbar_register_refuses_a_soc_without_rvbar():
+    device, _ = sim_device("soc=a20")
+    with pytest.raises(BootError, match="the A20 has no RVBAR"):
+        rvbar_register(device, A20)

@@ -33,6 +33,46 @@ _EXTRA_SRAM: dict[str, tuple[tuple[int, int], ...]] = {
     "H5": ((0x10000, 0x34000), (0x40000, 0x54000)),
 }
 
+#: (sp_irq, sp) that real ROMs report in FEL, where a public record gives them; the
+#: other SoCs get the A13 shape (see _stacks). Both lie outside the swap buffers'
+#: protected part: sunxi-fel only reports them, the SPL size limit keeps clear of sp.
+_MEASURED_STACKS: dict[str, tuple[int, int]] = {
+    "H616": (0x21400, 0x53FFC),  # sunxi-fel -v on an Orange Pi Zero3 (H618)
+    "R329": (0x101400, 0x13C2C8),  # soc_info.c, comment on r329_sram_swap_buffers
+}
+
+
+@dataclass(frozen=True)
+class Die:
+    """A die of a SoC: what the low byte of its version register reads, where its RVBAR is."""
+
+    name: str
+    version: int
+    rvbar_reg: int | None
+
+
+#: The H616 ships as two dies (sunxi-tools 05f58b5, "fel: h616: support alternative
+#: die variant"): the first reads 0x00 in the low byte of VER_REG (0x03000024) and has
+#: RVBAR at 0x09010040; the newer one (sold as H618, T507, or H616) reads 0x02 and has
+#: RVBAR at 0x08100040.
+_H616_DIES = {
+    "h616": Die("H616", 0x00, 0x09010040),
+    "h618": Die("H618", 0x02, 0x08100040),
+    "t507": Die("T507", 0x02, 0x08100040),
+}
+_DIES: dict[str, dict[str, Die]] = {"H616": _H616_DIES}
+
+
+def dies_of(soc: SocInfo) -> dict[str, Die]:
+    """The dies a ``die=`` option may name for ``soc`` (empty: it has only one)."""
+    return _DIES.get(soc.name, {})
+
+
+def default_die(soc: SocInfo) -> Die:
+    """The die a board has when no ``die=`` is given: the first (version 0)."""
+    return next(iter(dies_of(soc).values()), Die(soc.name, 0x00, soc.rvbar_reg))
+
+
 #: SRAM A2 as modelled behind an smc probe word (H3/A64: 0x40004): the word is
 #: non-zero, i.e. the ROM already runs in the secure state and needs no smc.
 SMC_PROBE_SRAM = 0xC000
@@ -118,6 +158,8 @@ def _sram(soc: SocInfo, mmu_table: int | None) -> tuple[Span, ...]:
     for buffer in soc.swap_buffers:
         pieces += [(buffer.rom, buffer.rom_end), (buffer.spare, buffer.spare + buffer.size)]
     pieces.append((soc.scratch_addr, soc.scratch_addr + PAGE))
+    stack, _, _ = _stacks(soc)
+    pieces.append((stack.start, stack.end))
     pieces.append((soc.thunk_addr, soc.thunk_addr + soc.thunk_size))
     if mmu_table is not None:
         pieces.append((mmu_table, mmu_table + MMU_TABLE_SIZE))
@@ -132,9 +174,14 @@ def _stacks(soc: SocInfo) -> tuple[Span, int, int]:
     """The ROM's SVC stack range and the SVC and IRQ stack pointers while FEL waits.
 
     Measured on A13-family ROMs (sunxi-fel -v): sp_irq=0x2000 (top of the IRQ
-    stack buffer), sp=0x5DF8 (0x1F8 into the ROM stack buffer). Other SoCs get
-    the same shape relative to their own swap buffers.
+    stack buffer), sp=0x5DF8 (0x1F8 into the ROM stack buffer). SoCs without a
+    measurement in _MEASURED_STACKS get the same shape relative to their own swap
+    buffers; for the measured ones the SVC stack is modelled as the page holding sp.
     """
+    if soc.name in _MEASURED_STACKS:
+        irq_sp, svc_sp = _MEASURED_STACKS[soc.name]
+        page = svc_sp & ~(PAGE - 1)
+        return Span(page, page + PAGE), svc_sp, irq_sp
     stack_buffer = max(soc.swap_buffers, key=lambda b: b.size)
     stack = Span(stack_buffer.rom, stack_buffer.rom_end)
     svc_sp = stack.start + min(0x1F8, stack.size - 8)

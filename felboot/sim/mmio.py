@@ -1,4 +1,4 @@
-"""The few SoC registers the model answers: SID e-fuses, watchdog, RVBAR.
+"""The few SoC registers the model answers: SID e-fuses, watchdog, RVBAR, the H616's VER_REG.
 
 Every other register in the MMIO window reads as 0 and ignores writes (they
 are logged, and kept in ``writes`` for tests).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from felboot.sim.layout import Die, default_die
 from felboot.soc import SocInfo
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ class Registers:
         self.soc = soc
         self.sid = sid
         self.rvbar = 0
+        # Which RVBAR is real and what VER_REG reads depend on the die (sim option die=).
+        self.die: Die = default_die(soc)
         # False while FEL runs non-secure on a secure-fused board: the SID's
         # e-fuses read zero then (sunxi-tools soc_info.h, needs_smc_workaround...).
         self.secure = True
@@ -65,8 +68,10 @@ class Registers:
 
     def read32(self, address: int) -> int:
         address &= ~3
-        if address == self.soc.rvbar_reg:
+        if address == self.die.rvbar_reg:
             return self.rvbar
+        if address == self.soc.ver_reg:
+            return self.die.version
         offset = self._sid_register(address)
         if offset is not None:
             return self._read_sid(offset)
@@ -81,7 +86,7 @@ class Registers:
         if watchdog is not None and address == watchdog.register and value == watchdog.value:
             self._on_watchdog_reset()
             return
-        if address == self.soc.rvbar_reg:
+        if address == self.die.rvbar_reg:
             self.rvbar = value
             return
         offset = self._sid_register(address)

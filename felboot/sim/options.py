@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import construct as cs
 
 from felboot.errors import UsageError
-from felboot.sim.layout import dram_window
+from felboot.sim.layout import Die, dies_of, dram_window
 from felboot.soc import SOCS, SocInfo, soc_by_name
 from felboot.units import parse_number
 
@@ -24,7 +24,7 @@ SID_HEX_DIGITS = 32
 #: prints them as four 8-digit words, and so does the ``sid=`` option.
 SidWords = cs.Array(4, cs.Int32ul)
 
-_VALID_KEYS = ("soc", "dram", "sid", "fel")
+_VALID_KEYS = ("soc", "dram", "sid", "fel", "die")
 #: fel=nonsecure: a board fused for secure boot, whose ROM starts FEL in the
 #: non-secure state until an `smc #0` (sunxi-tools fel.c, aw_apply_smc_workaround()).
 _FEL_STATES = ("secure", "nonsecure")
@@ -37,6 +37,7 @@ class SimConfig:
     dram_size: int
     sid: tuple[int, int, int, int]
     nonsecure_fel: bool = False
+    die: Die | None = None  # None: the SoC's first (or only) die
 
     @property
     def sid_bytes(self) -> bytes:
@@ -105,8 +106,24 @@ def parse_options(options: str) -> SimConfig:
     dram = _parse_dram(values.get("dram", DEFAULT_DRAM), soc, window.end - window.start)
     sid = _parse_sid(values["sid"]) if "sid" in values else default_sid(soc)
     return SimConfig(
-        soc=soc, dram_size=dram, sid=sid, nonsecure_fel=_parse_fel(values.get("fel"), soc)
+        soc=soc,
+        dram_size=dram,
+        sid=sid,
+        nonsecure_fel=_parse_fel(values.get("fel"), soc),
+        die=_parse_die(values.get("die"), soc),
     )
+
+
+def _parse_die(value: str | None, soc: SocInfo) -> Die | None:
+    """die=h618 (or t507, h616): which of the SoC's dies the board has."""
+    if value is None:
+        return None
+    dies = dies_of(soc)
+    die = dies.get(value.lower())
+    if die is None:
+        known = ", ".join(f"die={name}" for name in dies) or "no die= option"
+        raise UsageError(f"sim option die={value!r} is not a die of the {soc.name}: use {known}")
+    return die
 
 
 def _parse_fel(value: str | None, soc: SocInfo) -> bool:
