@@ -10,8 +10,10 @@ stderr, a non-zero exit, no traceback, and never "U-Boot started".
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +261,29 @@ def test_short_and_zero_length_in_packets_are_joined(
     assert [f["kind"] for f in run.state["faults_fired"]] == [kind]
     assert_ok(run)
     assert events(run.state) == events(clean_uboot)
+
+
+DESCRIBE = """
+import json, usb.core, usb.util
+dev = usb.core.find(idVendor=0x1f3a, idProduct=0xefe8)
+cfg = dev.get_active_configuration()
+intf = cfg[(0, 0)]
+print(json.dumps({
+    "bus": dev.bus, "address": dev.address, "ports": list(dev.port_numbers), "speed": dev.speed,
+    "configuration": cfg.bConfigurationValue, "interface": intf.bInterfaceNumber,
+    "endpoints": [(ep.bEndpointAddress, usb.util.endpoint_type(ep.bmAttributes),
+                   ep.wMaxPacketSize) for ep in intf],
+}))
+"""
+
+
+def test_descriptors_as_pyusb_reads_them(standin_lib: Path, tmp_path: Path) -> None:
+    board = start_server(standin_lib, tmp_path / "board")
+    run = run_client(board, [sys.executable, "-c", DESCRIBE])
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {
+        "bus": 1, "address": 10, "ports": [1, 1], "speed": 3,  # usb.util.SPEED_HIGH
+        "configuration": 1, "interface": 0,
+        "endpoints": [[0x01, 2, 512], [0x82, 2, 512]],  # bulk OUT, bulk IN
+    }  # fmt: skip
+    assert run.state["connections"] == 1 and run.state["transfers"] == []
