@@ -450,7 +450,8 @@ def rvbar_register(device: FelDevice, soc: SocInfo) -> int:
     """The RVBAR of this board's die: H616 dies differ, ver_reg tells them apart.
 
     As sunxi-fel's aw_rmr_request() (fel.c): with an rvbar_reg_alt, read ver_reg
-    and use the alternative when its low byte is non-zero (H618, T507, later H616).
+    and use the alternative when its low byte is non-zero (the die sold as H618,
+    T507 or H616: sunxi-tools commit 05f58b5).
     """
     if soc.rvbar_reg is None:
         raise BootError(f"the {soc.name} has no RVBAR felboot knows: cannot start AArch64")

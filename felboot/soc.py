@@ -2,9 +2,10 @@
 
 Facts (addresses, sizes, quirks) are those of sunxi-tools' soc_info.c at commit
 d7bbd172a5da601a08f94479de308c6fb714a19a (the same SoCs, in the same order, with
-every field checked against it); ``dram_base`` follows the SoCs' U-Boot configs
-and ``rom_state`` is felboot's own (see _above_scratch). The record layout is
-ours. Data only: no I/O and no behaviour beyond look-ups.
+every field checked against it). Not from soc_info.c: ``dram_base`` (fel.c assumes
+0x40000000 everywhere; the A80 and F1C100s values are felboot's earlier ones) and
+``rom_state`` (felboot's own, see _above_scratch). The record layout is ours.
+Data only: no I/O and no behaviour beyond look-ups.
 """
 
 from __future__ import annotations
