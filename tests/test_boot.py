@@ -447,8 +447,9 @@ def test_real_rom_stack_pointers_are_reported_not_refused(caplog, soc, sp_irq, s
 
 
 @pytest.mark.parametrize("soc", ["h616", "r329", "v536", "v831", "v853", "r528"])
-def test_spl_runs_where_the_rom_stack_is_outside_the_swapped_sram(soc, caplog):
-    """H616/R329 with the stacks real boards report, the V831 family with the model's."""
+def test_spl_runs_where_the_rom_stacks_lie_outside_its_protected_sram(soc, caplog):
+    """H616/R329 with the stacks real boards report, the V831 family with the model's
+    (in the swap buffer, below the protected part): the old check refused them all."""
     device, board = sim_device(f"soc={soc},dram=256M")
     spl = parse_spl(big_spl(0x2000), "spl.bin")  # covers the swap buffer at spl_addr + 0x1000
     with caplog.at_level(logging.INFO, logger="felboot.boot"):
