@@ -219,9 +219,20 @@ def clean_uboot(standin_lib: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def uboot_upload_transfer(state: dict[str, Any]) -> int:
-    """The bulk transfer that carries U-Boot proper (the largest OUT)."""
-    outs = [t for t in state["transfers"] if t["dir"] == "out"]
-    return int(max(outs, key=lambda t: t["length"])["n"])
+    """The bulk OUT that carries U-Boot proper: the data of the WRITE to its load address."""
+    load = legacy_entry(A20_UBOOT)  # the legacy image loads where it starts
+    message = next(
+        c["transfer"]
+        for c in state["fel_commands"]
+        if (c["command"], c["address"]) == ("WRITE", load)
+    )
+    return int(
+        next(
+            t["n"]
+            for t in state["transfers"]
+            if t["n"] > message and t["dir"] == "out" and t["length"] > 32
+        )
+    )
 
 
 def first_transfer(state: dict[str, Any]) -> int:

@@ -123,7 +123,8 @@ class FelCommandLog:
         self._payload = bytearray()
         self._write_data_due = False
 
-    def feed_out(self, data: bytes) -> None:
+    def feed_out(self, data: bytes, transfer: int) -> None:
+        """Take bulk OUT number ``transfer``; a FEL message it completes is logged with it."""
         if self._payload_left == 0:
             try:
                 request = protocol.parse_usb_request(data)
@@ -138,9 +139,9 @@ class FelCommandLog:
         self._payload += take
         self._payload_left -= len(take)
         if self._payload_left == 0:
-            self._take_payload(bytes(self._payload))
+            self._take_payload(bytes(self._payload), transfer)
 
-    def _take_payload(self, payload: bytes) -> None:
+    def _take_payload(self, payload: bytes, transfer: int) -> None:
         if self._write_data_due:
             self._write_data_due = False
             return
@@ -151,7 +152,12 @@ class FelCommandLog:
             return
         name = FEL_COMMAND_NAMES.get(message.command, f"0x{message.command:03x}")
         self.commands.append(
-            {"command": name, "address": message.address, "length": message.length}
+            {
+                "command": name,
+                "address": message.address,
+                "length": message.length,
+                "transfer": transfer,
+            }
         )
         self._write_data_due = message.command == protocol.FEL_WRITE and message.length > 0
 
@@ -266,7 +272,7 @@ class StandinServer:
             self.leave_bus()
             self.write_state()
             raise _ConnectionClosed  # the caller closes the socket without an answer
-        status, answer = self._transfer(is_in, request.length, data, fault)
+        status, answer = self._transfer(number, is_in, request.length, data, fault)
         moved = len(answer) if is_in else (len(data) if status == LIBUSB_SUCCESS else 0)
         record.update(status=status, moved=moved)
         if fault:
@@ -277,7 +283,7 @@ class StandinServer:
             self.leave_bus()  # a board that started U-Boot drops off USB
 
     def _transfer(
-        self, is_in: bool, length: int, data: bytes, fault: str | None
+        self, number: int, is_in: bool, length: int, data: bytes, fault: str | None
     ) -> tuple[int, bytes]:
         if fault == "timeout":
             return LIBUSB_ERROR_TIMEOUT, b""
@@ -288,7 +294,7 @@ class StandinServer:
         try:
             if not is_in:
                 self.transport.bulk_out(data)
-                self.fel.feed_out(data)
+                self.fel.feed_out(data, number)
                 return LIBUSB_SUCCESS, b""
             if self._pending_in:
                 answer, self._pending_in = self._pending_in[:length], self._pending_in[length:]
