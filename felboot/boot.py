@@ -289,6 +289,7 @@ def run_spl(
     magic = bytes(header.magic)
     if magic != SPL_RETURNED:
         raise _spl_failure(spl, soc, magic)
+    device.dram_up = True
     reports_dram = header.signature == SPL_SIGNATURE and header.version >= SPL_VERSION_DRAM_SIZE
     header_mib = header.dram_size if reports_dram else None
     dram = detect_dram(device, soc, header_mib, dram_size)

@@ -99,6 +99,8 @@ class FelDevice:
         # The code the last EXEC started, while the ROM has not yet answered again.
         self._running: RunningCode | None = None
         self._smc_checked = False
+        #: Set by the boot chain once an SPL it ran has brought DRAM up.
+        self.dram_up = False
         self._icache_off = False
 
     # Identity ------------------------------------------------------------
@@ -317,15 +319,20 @@ class FelDevice:
 
     @contextmanager
     def _dram_hang_explained(self, address: int, length: int, doing: str) -> Iterator[None]:
-        """Turn a time-out while touching DRAM into the likely cause: no SPL has run yet."""
+        """Turn a time-out while touching DRAM into the likely cause: no SPL has run yet.
+
+        Only when this session has not run one itself (``dram_up``): after our own
+        SPL, a time-out in DRAM is an ordinary one and keeps its own message.
+        """
         soc = self.soc  # asked before the risky transfer: a hung board cannot say who it is
         try:
             yield
         except DeviceTimeout:
-            if soc is not None and address + length > soc.dram_base:
+            if soc is not None and not self.dram_up and address + length > soc.dram_base:
                 raise DeviceTimeout(
-                    f"the device stopped answering while {doing} 0x{address:08x} in DRAM: DRAM "
-                    "works only after an SPL has run; power-cycle the board into FEL and run "
+                    f"{self.transport.description} stopped answering while {doing} "
+                    f"0x{address:08x} in DRAM: DRAM works only once an SPL has run since the "
+                    "board entered FEL; power-cycle the board into FEL and run "
                     "'felboot spl FILE' (or 'felboot uboot') first"
                 ) from None
             raise

@@ -173,3 +173,17 @@ def test_a_device_that_only_sends_empty_transfers_times_out_cleanly():
         r"0 of 4 bytes: power-cycle the board into FEL and retry$",
     ):
         device.read(0x2000, 4)
+
+
+def test_a_dram_time_out_blames_a_missing_spl_only_when_none_ran_in_this_session():
+    device, _ = a20_device(OK_RESPONSE, DeviceTimeout("scripted device: no answer"))
+    with pytest.raises(
+        DeviceTimeout,
+        match=r"^scripted device stopped answering while writing "
+        r"0x4a000000 in DRAM: DRAM works only once an SPL has run",
+    ):
+        device.write(0x4A000000, b"abcd")
+    device, _ = a20_device(OK_RESPONSE, DeviceTimeout("scripted device: no answer"))
+    device.dram_up = True  # what run_spl sets
+    with pytest.raises(DeviceTimeout, match=r"^scripted device: no answer$"):
+        device.write(0x4A000000, b"abcd")

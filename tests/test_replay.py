@@ -69,4 +69,6 @@ def test_error_sessions_fail_the_way_they_were_recorded(capsys):
     hang = TRANSCRIPTS / "hexdump-dram-before-spl-a20.jsonl"
     code = main(["--device", f"replay:{hang}", "hexdump", "0x42000000", "16"])
     assert code == 3
-    assert "DRAM works only after an SPL has run" in capsys.readouterr().err
+    assert (
+        "DRAM works only once an SPL has run since the board entered FEL" in capsys.readouterr().err
+    )
