@@ -44,6 +44,9 @@ class SimBoard:
         self.layout = layout_for(config.soc)
         self.dram = SparseDram(config.dram_size)
         self.registers = Registers(config.soc, config.sid, self._watchdog_fired)
+        if config.die is not None:
+            # Which RVBAR the RMR reset reads, and what VER_REG says (option die=).
+            self.registers.die = config.die
         self.events: list[SimEvent] = []
         self.dram_ready = False
         self.hung = False

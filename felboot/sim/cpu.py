@@ -122,9 +122,6 @@ class ArmCore:
         self.board = board
         self.layout: BoardLayout = board.layout
         self.rmr = 0
-        # The RMR reset takes its address from the RVBAR of the board's die (option die=).
-        if board.config.die is not None:
-            board.registers.die = board.config.die
         self.running = False
         self._mapped_dram: set[int] = set()
         # Any: unicorn's bundled annotations miss some ctl_* helpers.
