@@ -93,6 +93,22 @@ def test_sid(standin_lib: Path, tmp_path: Path, spec: str) -> None:
     assert run.stdout == sid_text(spec.partition(":")[2]) + "\n"
 
 
+@pytest.mark.parametrize("soc", ["h3", "a64"])
+def test_sid_of_a_secure_fused_board_after_sunxi_fels_smc_workaround(
+    standin_lib: Path, tmp_path: Path, soc: str
+) -> None:
+    # The model's fel=nonsecure (probe word and e-fuses read zero until smc #0) as the
+    # reference client meets it: it must apply its workaround and print the real SID.
+    spec = f"sim:soc={soc},fel=nonsecure"
+    run = fel(standin_lib, tmp_path, "sid", spec=spec)
+    assert_clean(run)
+    assert run.stdout == sid_text(spec.partition(":")[2]) + "\n"
+    assert [kind for kind, _ in events(run.state)] == ["secure_state"]
+    assert [c["command"] for c in run.state["fel_commands"]][:4] == [
+        "VERSION", "READ", "WRITE", "EXEC"
+    ]  # fmt: skip
+
+
 def test_readl_reads_the_sid_register(standin_lib: Path, tmp_path: Path) -> None:
     # A20: the SID e-fuses are memory-mapped at 0x01c23800 (sunxi-tools soc_info.c sid_base).
     run = fel(standin_lib, tmp_path, "readl", "0x01c23800")
