@@ -25,7 +25,16 @@ from typing import Any
 import pytest
 
 from felboot.sim.standin import StandinBuildError, build, find_compiler, libusb_header
-from tests.support import ROOT
+from tests.support import IMAGES, PAYLOADS, ROOT
+
+#: The README's `felboot run` on the fixtures, for felboot and (as plan + writes) for sunxi-fel.
+A20_UBOOT = IMAGES / "u-boot-sunxi-with-spl-a20.bin"
+RUN_INPUTS = (
+    "--board", "cubieboard2", "--uboot", str(A20_UBOOT),
+    "--initrd", str(PAYLOADS / "initrd.img"),
+    str(PAYLOADS / "xen-arm32.zimage"), str(PAYLOADS / "zImage-arm32"),
+    str(PAYLOADS / "sun7i-a20-felboot-test.dtb"),
+)  # fmt: skip
 
 SUNXI_FEL = shutil.which("sunxi-fel")
 NO_SUNXI_FEL = "sunxi-fel is not installed (Debian package sunxi-tools)"

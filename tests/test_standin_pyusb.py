@@ -24,6 +24,8 @@ from felboot.images.uboot import load_uboot
 from felboot.images.uimage import LegacyImage
 from felboot.sim.options import parse_options
 from tests.standin import (
+    A20_UBOOT,
+    RUN_INPUTS,
     ClientRun,
     debian_file,
     events,
@@ -32,17 +34,9 @@ from tests.standin import (
     standin_lib,
     start_server,
 )
-from tests.support import IMAGES, PAYLOADS
 
 __all__ = ["standin_lib"]  # the session fixture, imported so pytest finds it here
 
-A20_UBOOT = IMAGES / "u-boot-sunxi-with-spl-a20.bin"
-RUN_ARGS = (
-    "run", "--board", "cubieboard2", "--uboot", A20_UBOOT,
-    "--initrd", PAYLOADS / "initrd.img",
-    PAYLOADS / "xen-arm32.zimage", PAYLOADS / "zImage-arm32",
-    PAYLOADS / "sun7i-a20-felboot-test.dtb",
-)  # fmt: skip
 # The one line a failure must print: it names the device and says what to do.
 ACTIONABLE = re.compile(r"usb 1:10 \(port 1-1\.1\).*(power-cycle|put the board in FEL|replug)")
 
@@ -201,7 +195,7 @@ def test_uboot_a64_fit(standin_lib: Path, tmp_path: Path) -> None:
 
 
 def test_run_the_readme_example(standin_lib: Path, tmp_path: Path) -> None:
-    run = felboot(standin_lib, tmp_path, *RUN_ARGS)
+    run = felboot(standin_lib, tmp_path, "run", *RUN_INPUTS)
     assert_ok(run)
     assert "U-Boot started" in run.stdout
     assert events(run.state) == [("spl", 0), ("uboot_started", legacy_entry(A20_UBOOT))]
@@ -254,7 +248,7 @@ def test_usb_failure_is_one_actionable_line(
 
 def test_run_when_the_model_process_dies(standin_lib: Path, tmp_path: Path) -> None:
     # the model process dies in the middle of `felboot run`'s uploads
-    run = felboot(standin_lib, tmp_path, *RUN_ARGS, faults=("200:die",))
+    run = felboot(standin_lib, tmp_path, "run", *RUN_INPUTS, faults=("200:die",))
     assert run.state["faults_fired"] == [{"transfer": 200, "kind": "die"}]
     assert_one_line_failure(run)
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.standin import (
+    A20_UBOOT,
+    RUN_INPUTS,
     debian_file,
     events,
     felboot_cli,
@@ -24,17 +26,9 @@ from tests.standin import (
     start_server,
     sunxi_fel,
 )
-from tests.support import IMAGES, PAYLOADS, ROOT
+from tests.support import ROOT
 
 __all__ = ["standin_lib"]  # the session fixture, imported so pytest finds it here
-
-A20_UBOOT = IMAGES / "u-boot-sunxi-with-spl-a20.bin"
-RUN_INPUTS = (
-    "--board", "cubieboard2", "--uboot", str(A20_UBOOT),
-    "--initrd", str(PAYLOADS / "initrd.img"),
-    str(PAYLOADS / "xen-arm32.zimage"), str(PAYLOADS / "zImage-arm32"),
-    str(PAYLOADS / "sun7i-a20-felboot-test.dtb"),
-)  # fmt: skip
 
 
 def session(lib: Path, work: Path, command: list[str | Path]) -> dict[str, Any]:
