@@ -73,7 +73,7 @@ class SocInfo:
 
     @property
     def is_arm64(self) -> bool:
-        """True when the SoC's cores run AArch64 (entered through RVBAR + RMR)."""
+        """True when felboot starts AArch64 code on it (RVBAR + RMR); T7 has no known RVBAR."""
         return self.rvbar_reg is not None
 
 

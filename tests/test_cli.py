@@ -130,10 +130,10 @@ def test_socs_lists_the_table_without_a_device(capsys):
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["id", "name", "aliases"]
     h616 = next(line for line in lines if " H616 " in line)
-    assert h616.split()[:6] == ["1823", "H616", "-", "arm64", "0x40000000", "0x020000"]
+    assert h616.split()[:6] == ["1823", "H616", "-", "AArch64", "0x40000000", "0x020000"]
     assert h616.endswith("202 KiB (0x32a00)")  # up to the swap buffer's spare at 0x52a00
     r528 = next(line for line in lines if " R528 " in line)
-    assert "D1, D1s, T113-S3" in r528 and "32-bit" in r528
+    assert "D1, D1s, T113-S3" in r528 and "AArch32" in r528
 
 
 def test_socs_json(capsys):
@@ -149,7 +149,7 @@ def test_socs_json(capsys):
         "soc_id": 0x1890,
         "name": "A523",
         "aliases": [],
-        "arm64": True,
+        "starts_aarch64": True,
         "dram_base": 0x40000000,
         "spl_addr": 0x44000,
         "spl_size_limit": 96 * 1024,

@@ -18,7 +18,8 @@ def soc_row(soc: SocInfo) -> dict[str, Any]:
         "soc_id": soc.soc_id,
         "name": soc.name,
         "aliases": list(soc.aliases),
-        "arm64": soc.is_arm64,
+        # T7 has AArch64 cores but no RVBAR in soc_info.c: felboot starts it in AArch32.
+        "starts_aarch64": soc.is_arm64,
         "dram_base": soc.dram_base,
         "spl_addr": soc.spl_addr,
         "spl_size_limit": limit,
@@ -28,15 +29,17 @@ def soc_row(soc: SocInfo) -> dict[str, Any]:
 
 def _line(row: dict[str, Any]) -> str:
     aliases = ", ".join(row["aliases"]) or "-"
-    arm64 = "arm64" if row["arm64"] else "32-bit"
+    starts = "AArch64" if row["starts_aarch64"] else "AArch32"
     limit = row["spl_size_limit"]
     return (
-        f"{row['soc_id']:04x}  {row['name']:<8} {aliases:<18} {arm64:<7} "
+        f"{row['soc_id']:04x}  {row['name']:<8} {aliases:<18} {starts:<7} "
         f"0x{row['dram_base']:08x}  0x{row['spl_addr']:06x}  {limit // 1024:>4} KiB (0x{limit:x})"
     )
 
 
-HEADER = f"{'id':<4}  {'name':<8} {'aliases':<18} {'cpu':<7} {'DRAM':<10}  {'SPL at':<8}  SPL limit"
+HEADER = (
+    f"{'id':<4}  {'name':<8} {'aliases':<18} {'starts':<7} {'DRAM':<10}  {'SPL at':<8}  SPL limit"
+)
 
 
 def cmd_socs(args: argparse.Namespace) -> int:
