@@ -35,3 +35,9 @@ def format_size(size: int) -> str:
             value = size / scale
             return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
     return f"{size} bytes"
+
+
+def format_bytes(size: int) -> str:
+    """ "1.1 MiB (1,172,112 bytes)": the readable size and the exact count, for `inspect`."""
+    rounded = format_size(size)
+    return rounded if size < 1 << 10 else f"{rounded} ({size:,} bytes)"

@@ -1,7 +1,7 @@
 import pytest
 
 from felboot.errors import UsageError
-from felboot.units import format_size, parse_number
+from felboot.units import format_bytes, format_size, parse_number
 
 
 @pytest.mark.parametrize(
@@ -23,3 +23,9 @@ def test_format_size():
     assert format_size(8 << 20) == "8 MiB"
     assert format_size(1536) == "1.5 KiB"
     assert format_size(12) == "12 bytes"
+
+
+def test_format_bytes_gives_the_exact_count_too():
+    assert format_bytes(1172112) == "1.1 MiB (1,172,112 bytes)"
+    assert format_bytes(4096) == "4 KiB (4,096 bytes)"
+    assert format_bytes(130) == "130 bytes"
