@@ -40,12 +40,14 @@ def test_spl() -> None:
         "checksum": info["spl"]["checksum"],
         "checksum_ok": True,
         "spl_version": "0.3",
+        "uboot_version": None,
         "dt_name": "sun50i-a64-pine64-plus",
         "soc": "A64",
+        "soc_id": 0x1689,
         "dram_size_mib": 2048,
         "has_fel_script_fields": True,
     }
-    assert info["spl"]["checksum"].startswith("0x")
+    assert isinstance(info["spl"]["checksum"], int)  # JSON has no hex: ints throughout
 
 
 def test_a20_with_spl() -> None:
@@ -56,7 +58,7 @@ def test_a20_with_spl() -> None:
     main = info["main"]
     assert main["kind"] == "legacy-image"
     assert (main["type"], main["os"], main["arch"]) == ("firmware", "U-Boot", "ARM")
-    assert main["load"] == main["entry"] == "0x4a000000"
+    assert main["load"] == main["entry"] == 0x4A000000
     assert main["header_crc_ok"] and main["data_crc_ok"]
     assert info["problems"] == []
 
@@ -68,9 +70,9 @@ def test_a64_with_spl_shows_the_selected_config() -> None:
     assert main["selected"] == "config-2"
     assert main["configurations"]["config-2"]["loadables"] == ["scp", "uboot"]
     assert main["configurations"]["config-1"]["soc"] == "A64"
-    assert main["images"]["atf"]["entry"] == "0x44000"
+    assert main["images"]["atf"]["entry"] == 0x44000
     assert main["images"]["uboot"]["entry"] is None
-    assert main["images"]["uboot"]["load"] == "0x4a000000"
+    assert main["images"]["uboot"]["load"] == 0x4A000000
     assert not main["images"]["uboot"]["external"]
 
 
@@ -199,3 +201,119 @@ def test_broken_extension_module_is_not_hidden(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(identify.importlib, "import_module", failing_import)
     with pytest.raises(ModuleNotFoundError, match="a_dependency"):
         describe_bytes(b"????????", "f")
+
+
+PAYLOADS = ROOT / "fixtures" / "payloads"
+
+
+def test_xen_is_told_by_its_own_markers() -> None:
+    body = b"\0xen,xen-4.17\0xen,xen\0Xen version %d.%d%s (%s)\0"
+    zimage = (PAYLOADS / "zImage-arm32").read_bytes() + body
+    info = describe_bytes(zimage, "xen")
+    assert (info["os"], info["xen_version"]) == ("Xen", "4.17")
+    assert info["xen_markers"] == ["xen,xen-4.17", "Xen version banner"]
+    assert info["linux_version"] is None
+
+
+def test_linux_strings_that_look_like_xen_are_not_markers() -> None:
+    # What Debian's arm64 Linux 6.1 carries: the bare prefix and an error message.
+    body = b"\0xen,xen-\0Xen version not found\0Linux version 6.1.0-57-arm64 (gcc)\0"
+    info = describe_bytes((PAYLOADS / "Image-arm64").read_bytes() + body, "linux")
+    assert (info["os"], info["xen_markers"], info["linux_version"]) == (
+        "Linux",
+        [],
+        "6.1.0-57-arm64",
+    )
+
+
+def test_gzipped_xen_is_searched_unpacked() -> None:
+    import gzip
+
+    image = (PAYLOADS / "xen-arm64.Image").read_bytes() + b"\0xen,xen-4.19\0"
+    info = describe_bytes(gzip.compress(image, mtime=0), "xen.gz")
+    assert (info["kind"], info["os"], info["xen_version"]) == ("gzip-Image", "Xen", "4.19")
+
+
+@pytest.mark.parametrize(
+    ("name", "lpae", "warned"),
+    [
+        ("vmlinuz-6.1.0-57-armmp-lpae", True, False),
+        ("vmlinuz-6.1.0-57-armmp", False, True),
+        ("zImage", None, False),
+    ],
+)
+def test_lpae_from_the_debian_flavour(tmp_path: Path, name: str, lpae: bool, warned: bool) -> None:
+    path = tmp_path / name
+    path.write_bytes((PAYLOADS / "zImage-arm32").read_bytes())
+    info = describe_file(path)
+    assert info["lpae"] is lpae
+    assert bool(info["warnings"]) is warned
+    if warned:
+        assert info["warnings"][0].startswith(f"{path}: not an LPAE kernel")
+    assert info["lpae_source"] == (
+        None if lpae is None else f"the Debian flavour in the file name {name!r}"
+    )
+
+
+def test_arm64_kernels_have_no_lpae_question() -> None:
+    assert "lpae" not in describe("../payloads/Image-arm64")
+
+
+def test_dtb_names_board_and_soc() -> None:
+    info = describe_file(PAYLOADS / "sun7i-a20-felboot-test.dtb")
+    assert (info["board"], info["soc"], info["soc_id"]) == ("felboot,a20-test", "A20", 0x1651)
+    assert info["soc_compatible"] == "allwinner,sun7i-a20"
+    assert info["console"] == "/soc/serial@1c28000"
+
+
+@pytest.mark.parametrize(
+    ("head", "compression"),
+    [(b"\x28\xb5\x2f\xfd", "zstd"), (b"\xfd7zXZ\x00", "xz"), (b"070701", "cpio")],
+)
+def test_compressed_data_is_taken_for_a_ramdisk(head: bytes, compression: str) -> None:
+    info = describe_bytes(head + bytes(64), "initrd")
+    assert (info["kind"], info["compression"], info["problems"]) == ("ramdisk", compression, [])
+
+
+def test_a_legacy_ramdisk_says_what_it_wraps() -> None:
+    from felboot.images.uimage import ARCH_ARM, OS_LINUX, TYPE_RAMDISK, build_legacy_image
+
+    wrapped = build_legacy_image(
+        b"\x1f\x8b\x08" + bytes(61),
+        name="uInitrd",
+        image_type=TYPE_RAMDISK,
+        arch=ARCH_ARM,
+        os=OS_LINUX,
+        timestamp=0,
+    )
+    info = describe_bytes(wrapped, "uInitrd")
+    assert (info["type"], info["payload_format"]) == ("ramdisk", "gzip")
+
+
+def test_text_of_an_extension_kind_is_readable(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("felboot_test_fake_kind")
+    found = {"type": "fake", "load": 0x4A000000, "image_size": 4096, "ok": True}
+    fake.__dict__["describe"] = lambda data: dict(found) if data[:4] == b"FAKE" else None
+    monkeypatch.setitem(sys.modules, "felboot_test_fake_kind", fake)
+    monkeypatch.setattr(identify, "EXTENSION_MODULES", ("felboot_test_fake_kind",))
+    info = {"path": "f", "size": 8, **describe_bytes(b"FAKE....", "f")}
+    assert identify.report_lines(info) == [
+        "f: fake",
+        "  file:       8 bytes",
+        "  type:       fake",
+        "  load:       0x4a000000",
+        "  image_size: 4 KiB (4,096 bytes)",
+        "  ok:         yes",
+    ]
+
+
+def test_config_beside_the_kernel_wins_over_the_name(tmp_path: Path) -> None:
+    pytest.importorskip("felboot.images.kconfig")
+    path = tmp_path / "vmlinuz-6.1.0-57-armmp-lpae"
+    path.write_bytes((PAYLOADS / "zImage-arm32").read_bytes())
+    (tmp_path / "config-6.1.0-57-armmp-lpae").write_text("# CONFIG_ARM_LPAE is not set\n")
+    info = describe_file(path)
+    assert (info["lpae"], info["xen_support"]) == (False, False)
+    assert info["lpae_source"] == str(tmp_path / "config-6.1.0-57-armmp-lpae")
+    assert "built without CONFIG_XEN" in info["warnings"][0]
+    assert "not an LPAE kernel" in info["warnings"][1]
