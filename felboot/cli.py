@@ -70,6 +70,34 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
     )
 
 
+INSPECT_JSON_HELP = """\
+felboot --json inspect FILE... prints one object per file (a list for several).
+Every number is a plain int (addresses, ids, checksums and sizes; no hex strings).
+Always: path, size, kind, problems (list of str), warnings (list of str).
+kind and its keys:
+  spl               spl: {length, checksum, checksum_ok, spl_version, uboot_version,
+                    dt_name, soc, soc_id, dram_size_mib, has_fel_script_fields}
+  u-boot-with-spl   spl as above, main_offset, main (a legacy-image or fit object)
+  legacy-image      name, type, os, arch, compression, load, entry, data_size, timestamp,
+                    header_crc_ok, data_crc_ok; uboot_version (U-Boot), payload_format
+                    (ramdisk), script (the text of a boot script)
+  fit               description, fdt_size, default, selected, uboot_version,
+                    images: {name: {description, type, arch, os, compression, load,
+                    entry, size, external}}, configurations: {name: {description,
+                    firmware, loadables, fdt, soc}}
+  zImage, Image, gzip-Image
+                    type, arch ("arm"/"arm64"), file_size, load_size, compressed,
+                    text_offset, flags, place_anywhere (arm64), os ("Xen"/"Linux"/null:
+                    neither's markers), xen_version, xen_markers, linux_version; not Xen:
+                    xen_support (CONFIG_XEN, true/false/null), config_source; arm32 not
+                    Xen: lpae (true/false/null), lpae_source
+  dtb               totalsize, model, compatible, console (Xen's dtuart path), board,
+                    soc, soc_compatible, soc_id
+  ramdisk           compression (zstd, gzip, xz, lz4, lzma, bzip2, lzo, cpio)
+  unknown           magic (the first 8 bytes, hex)
+"""
+
+
 # Parser ------------------------------------------------------------------------
 
 
@@ -145,9 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
         "inspect",
         bootchain.cmd_inspect,
         "show what felboot sees in image files (no device needed)",
-        "SPL header and checksum, DT name, U-Boot image or FIT configurations with their "
-        "load/entry addresses, kernel/Xen/DTB kind and size. Exits 1 when a file has problems.",
+        "For each file: Xen or Linux (zImage, Image, gzip'ed Image; arm32/arm64; LPAE when "
+        "it can tell), the board and SoC a DTB is for and the UART Xen's dtuart would use, "
+        "the board an SPL or u-boot-sunxi-with-spl.bin is for (DT name, SoC, SPL version, "
+        "FIT configurations), a legacy image's type, and problems. Exits 1 when a file has "
+        "problems (warnings do not count).",
     )
+    # The JSON shape, kept in the help so scripts can rely on it without reading code.
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = INSPECT_JSON_HELP
     p.add_argument("files", nargs="+", metavar="FILE")
     _add(sub, "boards", xen.cmd_boards, "list the board profiles")
     _add(

@@ -84,26 +84,6 @@ def test_help_does_not_import_heavy_modules():
     assert result.stdout.strip() == "[]"
 
 
-def test_inspect_reports_a_good_bundle(capsys):
-    code, out, err = run(capsys, "inspect", "fixtures/images/u-boot-sunxi-with-spl-a20.bin")
-    assert code == 0 and err == ""
-    assert "kind: u-boot-with-spl" in out and "checksum_ok: True" in out
-
-
-def test_inspect_json_and_problem_exit(capsys):
-    import json
-
-    code, out, err = run(capsys, "--json", "inspect", "fixtures/images/broken-spl-bad-checksum.bin")
-    assert code == 1
-    assert json.loads(out)["spl"]["checksum_ok"] is False
-    assert "does not match the computed" in err
-
-
-def test_inspect_missing_file(capsys, tmp_path):
-    code, _, err = run(capsys, "inspect", str(tmp_path / "gone.itb"))
-    assert_one_line_error(code, err, "gone.itb")
-
-
 def test_unreadable_inputs_read_alike_in_every_command(capsys, tmp_path):
     """One file reader: the same missing-file wording for write and for uboot --script."""
     code, _, err = run(capsys, "write", "0x2000", str(tmp_path))

@@ -83,15 +83,18 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from felboot.images.identify import describe_file
+    from felboot.images.identify import describe_file, report_lines
 
     reports = [describe_file(Path(name)) for name in args.files]
     if args.json:
         print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     else:
-        for report in reports:
-            print("\n".join(tree_lines(report)))
-    problems = [problem for report in reports for problem in report.get("problems", [])]
-    for problem in problems:
-        print(f"felboot: problem: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+        print("\n\n".join("\n".join(report_lines(report)) for report in reports))
+    # Problems (and warnings) go to stderr too, so a script that reads only the
+    # exit code and stderr still learns why it is 1.
+    for report in reports:
+        for warning in report.get("warnings", []):
+            print(f"felboot: warning: {warning}", file=sys.stderr)
+        for problem in report.get("problems", []):
+            print(f"felboot: problem: {problem}", file=sys.stderr)
+    return 1 if any(report.get("problems") for report in reports) else 0
