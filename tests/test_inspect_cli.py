@@ -157,7 +157,13 @@ def test_debian_xen_arm64(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_debian_lpae_kernel(capsys: pytest.CaptureFixture[str]) -> None:
     out = inspect_text(capsys, first("/boot/vmlinuz-*-armmp-lpae"), "linux-image-armmp-lpae")
-    assert ": Linux kernel, arm32 zImage\n" in out
+    # A zImage's Linux is compressed: felboot.images.xen knows it by its decompressor.
+    try:
+        import felboot.images.xen  # noqa: F401
+    except ModuleNotFoundError:
+        assert ": arm32 zImage: neither Xen's nor Linux' markers found\n" in out
+    else:
+        assert ": Linux kernel, arm32 zImage\n" in out
     assert re.search(r"LPAE: +yes \(", out)
 
 
