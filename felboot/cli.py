@@ -31,8 +31,12 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
     parser.add_argument(
         "images", nargs="+", metavar="FILE", help="XEN KERNEL DTB (--no-xen: KERNEL DTB)"
     )
-    board = parser.add_mutually_exclusive_group(required=True)
-    board.add_argument("--board", help="board or SoC family profile (see 'felboot boards')")
+    board = parser.add_mutually_exclusive_group()
+    board.add_argument(
+        "--board",
+        help="board or SoC family profile (see 'felboot boards'); default: the one the DTB's "
+        "compatible names",
+    )
     board.add_argument("--board-file", metavar="FILE", help="a board profile of your own (TOML)")
     parser.add_argument(
         "--uboot",
@@ -40,7 +44,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
         default=[],
         metavar="FILE",
         help="u-boot-sunxi-with-spl.bin, or twice: sunxi-spl.bin and the U-Boot .itb "
-        "(default: the profile's Debian build)",
+        "(default: the profile's Debian build, else the build whose DT name matches the DTB, "
+        "in $FELBOOT_UBOOT_PATH, then /usr/lib/u-boot)",
     )
     parser.add_argument("--initrd", metavar="FILE", help="ramdisk for dom0 (or Linux)")
     parser.add_argument("--dram-size", metavar="SIZE", help="override the DRAM size (e.g. 1G)")

@@ -18,6 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from felboot import boot
 from felboot.boards import BoardProfile, load_board, load_board_file
+from felboot.boards.uboot_lookup import (
+    DtbIdentity,
+    UBootChoice,
+    UBootLookupError,
+    find_uboot,
+    profile_for_dtb,
+    read_dtb_identity,
+)
 from felboot.bootscript import build_boot_scr, render_boot_cmd
 from felboot.dram import DramInfo
 from felboot.errors import ImageError, UsageError
@@ -28,7 +36,7 @@ from felboot.images.uboot import UBootBundle, load_uboot, soc_hint
 from felboot.plan import DEFAULT_SCRIPT_ADDRESS, DEFAULT_UBOOT_SIZE, UBOOT_LOAD_ADDRESS, Plan
 from felboot.plan import make_plan as plan_images
 from felboot.progress import TransferProgress
-from felboot.soc import SocInfo
+from felboot.soc import SocInfo, soc_by_name
 
 if TYPE_CHECKING:
     from felboot.fel import FelDevice
@@ -70,6 +78,7 @@ class RunInputs:
     dtb: DeviceTree
     initrd: bytes | None
     initrd_source: str | None
+    uboot_choice: UBootChoice | None = None  # which files and why (summary, --json)
 
 
 @dataclass(frozen=True)
@@ -88,30 +97,45 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
 
 
-def load_profile(request: RunRequest) -> BoardProfile:
+def load_profile(request: RunRequest, dtb: DtbIdentity | None = None) -> BoardProfile:
+    """--board-file, else --board, else the profile the DTB's compatible picks."""
     if request.board_file is not None:
         return load_board_file(request.board_file)
-    if request.board is None:
-        raise UsageError("no board named: pass --board NAME (see 'felboot boards') or --board-file")
-    return load_board(request.board)
+    if request.board is not None:
+        return load_board(request.board)
+    if dtb is None:
+        raise UsageError(
+            "no board named and no DTB to tell it: pass --board NAME (see 'felboot boards'), "
+            "--board-file or the DTB"
+        )
+    return profile_for_dtb(dtb)
 
 
-def uboot_paths(request: RunRequest, board: BoardProfile) -> tuple[Path, ...]:
-    """--uboot, else the profile's Debian path when it is installed."""
+def uboot_paths(
+    request: RunRequest, board: BoardProfile, dtb: DtbIdentity | None = None
+) -> UBootChoice:
+    """--uboot, else the profile's Debian build when installed, else the build matching the DTB."""
     if request.uboot:
-        return request.uboot
-    if board.uboot and all(path.exists() for path in board.uboot):
-        return board.uboot
+        return UBootChoice(request.uboot, "given with --uboot")
+    if profile_uboot_installed(board):
+        return UBootChoice(board.uboot, f"the {board.name} profile's build")
+    if dtb is not None:
+        return find_uboot(board, dtb)
     where = f" (the profile names {', '.join(map(str, board.uboot))}, not installed)"
-    raise UsageError(
+    raise UBootLookupError(
         f"no U-Boot for {board.name}{where if board.uboot else ''}: pass --uboot "
         "u-boot-sunxi-with-spl.bin (or --uboot sunxi-spl.bin --uboot u-boot.itb on arm64)"
     )
 
 
+def profile_uboot_installed(board: BoardProfile) -> bool:
+    return bool(board.uboot) and all(path.exists() for path in board.uboot)
+
+
 def check_uboot_matches_board(bundle: UBootBundle, board: BoardProfile) -> None:
     hint = soc_hint(bundle)
-    if hint is not None and hint.lower() != board.soc.lower():
+    soc = soc_by_name(hint) if hint is not None else None  # "H2+" is an H3 to FEL and to us
+    if hint is not None and (soc.name if soc else hint).lower() != board.soc.lower():
         raise ImageError(
             f"{bundle.spl_source} is built for the {hint} ({bundle.dt_name}), but board "
             f"{board.name} has an {board.soc}: pass the U-Boot built for this board"
@@ -120,16 +144,22 @@ def check_uboot_matches_board(bundle: UBootBundle, board: BoardProfile) -> None:
 
 def load_inputs(request: RunRequest) -> RunInputs:
     """Read and check every file named in the request."""
-    board = load_profile(request)
-    bundle = None
-    if request.need_uboot or request.uboot or board.uboot:
-        try:
-            bundle = load_uboot(uboot_paths(request, board))
-        except UsageError:
-            if request.need_uboot:
-                raise
-        if bundle is not None:
-            check_uboot_matches_board(bundle, board)
+    # The DTB is read first only when it has to tell the board or the U-Boot build.
+    named = request.board is not None or request.board_file is not None
+    dtb_identity = None if named or request.dtb is None else read_dtb_identity(request.dtb)
+    board = load_profile(request, dtb_identity)
+    looks_up = not request.uboot and not profile_uboot_installed(board)
+    if looks_up and dtb_identity is None and request.dtb is not None:
+        dtb_identity = read_dtb_identity(request.dtb)
+    bundle, uboot_choice = None, None
+    try:
+        uboot_choice = uboot_paths(request, board, dtb_identity)
+    except UBootLookupError:
+        if request.need_uboot:  # `plan` and `script` do without; files given are checked below
+            raise
+    if uboot_choice is not None:
+        bundle = load_uboot(uboot_choice.paths)
+        check_uboot_matches_board(bundle, board)
     if request.kernel is None or request.dtb is None:
         raise UsageError("name the kernel and the DTB: felboot run --board NAME XEN KERNEL DTB")
     xen = None
@@ -148,6 +178,7 @@ def load_inputs(request: RunRequest) -> RunInputs:
         dtb=dtb,
         initrd=initrd,
         initrd_source=str(request.initrd) if request.initrd is not None else None,
+        uboot_choice=uboot_choice,
     )
 
 
@@ -265,11 +296,17 @@ class RunReport:
     bytes_written: int
     input_bytes: int  # the same images as the files given: what compression saved
     notes: tuple[str, ...]
+    uboot_choice: UBootChoice | None = None
+
+    def uboot_line(self) -> str | None:
+        return self.uboot_choice.summary() if self.uboot_choice else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "dram": {"size": self.dram.size, "source": self.dram.source},
             "uboot": {
+                "files": [str(p) for p in self.uboot_choice.paths] if self.uboot_choice else [],
+                "why": self.uboot_choice.why if self.uboot_choice else None,
                 "entry": self.uboot.entry,
                 "aarch64": self.uboot.aarch64,
                 "regions": [
@@ -354,7 +391,14 @@ def execute(
     if not handed_off:
         notes.append(f"at the U-Boot prompt type: source 0x{plan.script_address:08x}")
     return RunReport(
-        plan, script, spl.dram, placement, progress.done, input_size(inputs), tuple(notes)
+        plan,
+        script,
+        spl.dram,
+        placement,
+        progress.done,
+        input_size(inputs),
+        tuple(notes),
+        uboot_choice=inputs.uboot_choice,
     )
 
 

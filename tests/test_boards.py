@@ -157,3 +157,15 @@ def test_missing_board_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.toml"
     with pytest.raises(UsageError, match=r"cannot read board file .*nope.toml"):
         load_board_file(path)
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_a_named_board_is_picked_by_its_dtb(name: str) -> None:
+    """The profile's dtb field is what a DTB of that name, without --board, leads to."""
+    from felboot.boards.uboot_lookup import DtbIdentity, profile_for_dtb
+
+    board = load_board(name)
+    assert board.dtb is not None
+    soc = {"A20": "sun7i-a20", "H3": "sun8i-h3", "A64": "sun50i-a64", "H5": "sun50i-h5"}
+    dtb = DtbIdentity(Path(board.dtb), ("felboot,test", f"allwinner,{soc[board.soc]}"), None)
+    assert profile_for_dtb(dtb).name == name

@@ -125,6 +125,8 @@ def run_summary(report: Any) -> Iterator[str]:
 
     plan = report.plan
     yield f"{report.dram} - U-Boot started; the board has left FEL"
+    if report.uboot_line():
+        yield report.uboot_line()
     for name, start, end in report.uboot.regions:
         yield f"  0x{start:08x}-0x{end:08x}  {name[:16]:<16} {format_size(end - start)}"
     for region in plan.regions:
