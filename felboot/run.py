@@ -27,12 +27,15 @@ from felboot.boards.uboot_lookup import (
     read_dtb_identity,
 )
 from felboot.bootscript import build_boot_scr, render_boot_cmd
-from felboot.dram import DramInfo
+from felboot.dram import PROBE_WINDOW, DramInfo
 from felboot.errors import ImageError, UsageError
 from felboot.images import load
 from felboot.images.dtb import DeviceTree, parse_dtb
+from felboot.images.initrd import parse_initrd
+from felboot.images.kconfig import KernelConfig, config_name_for, embedded_config, parse_config
 from felboot.images.kernel import KernelImage, parse_kernel
 from felboot.images.uboot import UBootBundle, load_uboot, soc_hint
+from felboot.inputs_check import check_dom0_kernel, check_dtb_soc, check_slots, check_uboot_board
 from felboot.plan import DEFAULT_SCRIPT_ADDRESS, DEFAULT_UBOOT_SIZE, UBOOT_LOAD_ADDRESS, Plan
 from felboot.plan import make_plan as plan_images
 from felboot.progress import TransferProgress
@@ -65,6 +68,7 @@ class RunRequest:
     compress: bool = True
     script_address: int = DEFAULT_SCRIPT_ADDRESS
     need_uboot: bool = True  # `plan` and `script` can do without one
+    uboot_for_other_board: bool = False  # a U-Boot built for another board: warn only
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class RunInputs:
     dtb: DeviceTree
     initrd: bytes | None
     initrd_source: str | None
+    warnings: tuple[str, ...] = ()  # pairs that may not boot (logged, and for the API)
     uboot_choice: UBootChoice | None = None  # which files and why (summary, --json)
 
 
@@ -162,14 +167,37 @@ def load_inputs(request: RunRequest) -> RunInputs:
         check_uboot_matches_board(bundle, board)
     if request.kernel is None or request.dtb is None:
         raise UsageError("name the kernel and the DTB: felboot run --board NAME XEN KERNEL DTB")
+    limit, why = input_limit(board)
     xen = None
     if not request.no_xen:
         if request.xen is None:
             raise UsageError("no Xen image given: pass XEN KERNEL DTB, or --no-xen KERNEL DTB")
-        xen = parse_kernel(load(request.xen, "Xen"), str(request.xen), "Xen")
-    kernel = parse_kernel(load(request.kernel, "kernel"), str(request.kernel), "kernel")
-    dtb = parse_dtb(load(request.dtb, "DTB"), str(request.dtb))
-    initrd = load(request.initrd, "initrd") if request.initrd is not None else None
+        xen = parse_kernel(
+            load(request.xen, "Xen", limit=limit, limit_why=why), str(request.xen), "Xen"
+        )
+    kernel_data = load(request.kernel, "kernel", limit=limit, limit_why=why)
+    kernel = parse_kernel(kernel_data, str(request.kernel), "kernel")
+    dtb = parse_dtb(load(request.dtb, "DTB", limit=limit, limit_why=why), str(request.dtb))
+    initrd = None
+    if request.initrd is not None:
+        ramdisk = parse_initrd(
+            load(request.initrd, "initrd", limit=limit, limit_why=why), str(request.initrd)
+        )
+        if ramdisk.unwrapped_from:
+            log.info(
+                "initrd %s: %s unwrapped (CRCs checked)", request.initrd, ramdisk.unwrapped_from
+            )
+        initrd = ramdisk.data
+    warnings = check_dtb_soc(dtb, board)
+    if bundle is not None:
+        warnings += check_uboot_board(
+            bundle, dtb, board, other_board_ok=request.uboot_for_other_board
+        )
+    check_slots(xen, kernel, no_xen=request.no_xen)
+    config = kernel_config(request.kernel, kernel)
+    warnings += check_dom0_kernel(kernel, config, request.kernel.name, no_xen=request.no_xen)
+    for warning in warnings:
+        log.warning("%s", warning)
     return RunInputs(
         board=board,
         uboot=bundle,
@@ -178,8 +206,35 @@ def load_inputs(request: RunRequest) -> RunInputs:
         dtb=dtb,
         initrd=initrd,
         initrd_source=str(request.initrd) if request.initrd is not None else None,
+        warnings=tuple(warnings),
         uboot_choice=uboot_choice,
     )
+
+
+def input_limit(board: BoardProfile) -> tuple[int, str]:
+    """The largest input file worth reading: what the board's DRAM window can hold.
+
+    Every image goes into DRAM, and a sunxi DRAM controller decodes at most
+    dram.PROBE_WINDOW (2 GiB) from dram_base below 4 GiB. The profile's DRAM
+    size is not the limit: the SPL's measurement may still say more.
+    """
+    window = min(PROBE_WINDOW, (1 << 32) - board.dram_base)
+    return window, f"the {board.soc}'s DRAM window"
+
+
+def kernel_config(path: Path, kernel: KernelImage) -> KernelConfig | None:
+    """config-VERSION beside vmlinuz-VERSION, else the kernel's own IKCONFIG, else None."""
+    name = config_name_for(path.name)
+    beside = path.with_name(name) if name else None
+    if beside is not None and beside.is_file():
+        text = load(beside, "kernel config", limit=CONFIG_LIMIT, limit_why="any kernel config")
+        return parse_config(text.decode("utf-8", errors="replace"), str(beside))
+    if kernel.compressed:
+        return None  # inside gzip: not cheap to look for
+    return embedded_config(kernel.data, str(path))
+
+
+CONFIG_LIMIT = 16 << 20  # kernel configs are ~300 KiB (Debian 6.1: 275-291 KiB)
 
 
 def uboot_range(bundle: UBootBundle | None, dram_base: int) -> tuple[int, int]:

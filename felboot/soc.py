@@ -3,8 +3,9 @@
 Facts (addresses, sizes, quirks) are those of sunxi-tools' soc_info.c at commit
 d7bbd172a5da601a08f94479de308c6fb714a19a (the same SoCs, in the same order, with
 every field checked against it). Not from soc_info.c: ``dram_base`` (fel.c assumes
-0x40000000 everywhere; the A80 and F1C100s values are felboot's earlier ones) and
-``rom_state`` (felboot's own, see _above_scratch). The record layout is ours.
+0x40000000 everywhere; the A80 and F1C100s values are felboot's earlier ones),
+``rom_state`` (felboot's own, see _above_scratch) and ``dram_window`` (the SoCs' memory
+maps, see there). The record layout is ours.
 Data only: no I/O and no behaviour beyond look-ups.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 KiB = 1024
+_HIGH_ROM_DRAM_END = 0xC0000000  # see SocInfo.dram_window
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,21 @@ class SocInfo:
     def is_arm64(self) -> bool:
         """True when felboot starts AArch64 code on it (RVBAR + RMR); T7 has no known RVBAR."""
         return self.rvbar_reg is not None
+
+    @property
+    def dram_window(self) -> tuple[int, int]:
+        """[start, end) of the addresses DRAM can occupy; larger chips alias inside it.
+
+        SoCs with SRAM at 0 (spl_addr 0) keep the boot ROM at 0xFFFF0000 and decode DRAM
+        up to 0xC0000000 (the "Memory Mapping" tables of the A20 User Manual and the H3
+        Datasheet: DRAM 0x40000000-0xBFFFFFFF, 2 GiB); the others map the ROM at 0 and DRAM
+        up to 4 GiB (A64 User Manual: 0x40000000-0xFFFFFFFF, 3 GiB, the size U-Boot's
+        dram_init() in board/sunxi/board.c caps at: SUNXI_DRAM_MAX_SIZE 0xC0000000 on sun50i).
+        The device model uses the same window (felboot.sim.layout.dram_window).
+        """
+        high_rom = self.spl_addr == 0
+        end = _HIGH_ROM_DRAM_END if high_rom and self.dram_base < _HIGH_ROM_DRAM_END else 1 << 32
+        return (self.dram_base, end)
 
 
 # Swap-buffer tables (rom range, spare range, size), shared by related SoCs.

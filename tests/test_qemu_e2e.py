@@ -257,7 +257,13 @@ def test_felboot_plan_boots_xen_and_dom0_on_orangepi_pc(tmp_path: Path) -> None:
     kernel, dtb = require(xen=True, flavours=("armmp-lpae",))  # arm32 Xen needs an LPAE dom0
     initrd = tiny_initramfs(tmp_path)
     request = RunRequest(
-        board="orangepi-pc", uboot=(UBOOT,), xen=XEN, kernel=kernel, dtb=dtb, initrd=initrd
+        board="orangepi-pc",
+        uboot=(UBOOT,),
+        xen=XEN,
+        kernel=kernel,
+        dtb=dtb,
+        initrd=initrd,
+        uboot_for_other_board=True,  # orangepi_plus's U-Boot: QEMU models no DRAM timing
     )
     prepared = prepare(request)
     _, dom0_args = command_lines(prepared.inputs, request)
@@ -295,7 +301,14 @@ def test_felboot_plan_boots_xen_and_dom0_on_orangepi_pc(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_felboot_no_xen_plan_boots_linux_on_orangepi_pc(tmp_path: Path) -> None:
     kernel, dtb = require(xen=False, flavours=("armmp", "armmp-lpae"))
-    request = RunRequest(board="orangepi-pc", uboot=(UBOOT,), kernel=kernel, dtb=dtb, no_xen=True)
+    request = RunRequest(
+        board="orangepi-pc",
+        uboot=(UBOOT,),
+        kernel=kernel,
+        dtb=dtb,
+        no_xen=True,
+        uboot_for_other_board=True,  # orangepi_plus's U-Boot: QEMU models no DRAM timing
+    )
     result = boot(
         orangepi_pc(),
         request,

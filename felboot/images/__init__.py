@@ -6,17 +6,53 @@ system, so callers can turn a path into bytes with a useful error.
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from felboot.errors import UsageError
+from felboot.units import format_size
+
+# No file felboot sends can be larger than the DRAM it goes to, and FEL
+# addresses are 32 bits: from the lowest sunxi DRAM base (0x40000000, A80
+# aside) to 4 GiB there are 3 GiB, and sunxi U-Boot maps at most 3 GiB too
+# (plan.MAX_DRAM). Callers that know the board pass a tighter limit. The point
+# is to refuse an SD-card image passed by mistake from its size alone, before
+# it is read into memory.
+MAX_INPUT_SIZE = 3 << 30
 
 
-def load(path: Path | str, what: str = "") -> bytes:
+def file_size(path: Path | str, what: str = "") -> int:
+    """The size of ``path`` from stat(), with load()'s messages for a missing file."""
+    named = f"{what} {path}" if what else str(path)
+    try:
+        info = Path(path).stat()
+    except FileNotFoundError:
+        raise UsageError(f"{named}: no such file") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(f"cannot read {named}: {reason}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{named} is a directory: name a file")
+    return info.st_size
+
+
+def load(
+    path: Path | str, what: str = "", *, limit: int = MAX_INPUT_SIZE, limit_why: str = ""
+) -> bytes:
     """The whole file at ``path``; a missing or unreadable file is a UsageError naming it.
 
     ``what`` ("boot script", "U-Boot", ...) says in the message which input it was.
+    A file larger than ``limit`` is refused from stat() alone, before it is read;
+    ``limit_why`` ("the 1 GiB of DRAM of cubieboard2") says what the limit is.
     """
     named = f"{what} {path}" if what else str(path)
+    size = file_size(path, what)
+    if size > limit:
+        why = limit_why or "what FEL can place in DRAM"
+        raise UsageError(
+            f"{named} is {format_size(size)}, more than {why} ({format_size(limit)}): "
+            f"is it a disk or SD-card image? pass the {what or 'image'} file itself"
+        )
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:

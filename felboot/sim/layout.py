@@ -148,9 +148,8 @@ def _rom_is_high(soc: SocInfo) -> bool:
 
 
 def dram_window(soc: SocInfo) -> Span:
-    """DRAM spans from its base to the ROM at the top (high-ROM SoCs) or to 4 GiB."""
-    end = 0xC0000000 if _rom_is_high(soc) and soc.dram_base < 0xC0000000 else ADDRESS_LIMIT
-    return Span(soc.dram_base, end)
+    """The SoC's DRAM window (SocInfo.dram_window: up to the ROM at the top, or to 4 GiB)."""
+    return Span(*soc.dram_window)
 
 
 def _sram(soc: SocInfo, mmu_table: int | None) -> tuple[Span, ...]:
