@@ -39,6 +39,7 @@ from felboot.images.spl import (
 )
 from felboot.images.uboot import UBootBundle, soc_from_dt_name
 from felboot.images.uimage import ARCH_ARM64, LegacyImage
+from felboot.plan import check_write_ranges
 from felboot.soc import SocInfo, soc_by_name
 from felboot.thunks.boot_thunks import (
     DACR_ALL_CLIENTS,
@@ -507,6 +508,42 @@ def refuse_overlaps_with_uboot(
         expected.check(address, len(data), name)
 
 
+def check_uboot_in_dram(soc: SocInfo, bundle: UBootBundle) -> None:
+    """U-Boot proper (the legacy image, or the FIT's os = "u-boot" parts) must load into DRAM."""
+    main = bundle.main
+    regions = uboot_regions(bundle, None)
+    if isinstance(main, FitImage):
+        # ATF and SCP may live in SRAM (A64: bl31 at 0x44000); U-Boot itself cannot.
+        proper = [r for r in regions if r[0] in main.images and main.images[r[0]].os == "u-boot"]
+        regions = proper or regions
+    start, end = soc.dram_window
+    for name, low, high in regions:
+        if not start <= low < high <= end:
+            raise ImageError(
+                f"{bundle.main_source}: {name} loads at 0x{low:08x}-0x{high - 1:08x}, outside "
+                f"the {soc.name}'s DRAM 0x{start:08x}-0x{end - 1:08x}: pass the U-Boot built "
+                "for this board"
+            )
+
+
+def check_writes(
+    soc: SocInfo,
+    bundle: UBootBundle,
+    writes: Sequence[Write],
+    script: tuple[int, bytes] | None,
+) -> None:
+    """Before anything is sent: U-Boot in DRAM; every write below 4 GiB, clear of the ROM's
+    state, the SPL header (the handoff patches it), U-Boot proper and the other writes.
+    """
+    check_uboot_in_dram(soc, bundle)
+    ranges = [
+        (name, address, address + len(data))
+        for address, data, name in _with_script(writes, script)
+        if data
+    ]
+    check_write_ranges(soc, ranges, uboot_regions(bundle, None))
+
+
 def finish_boot(
     device: FelDevice,
     bundle: UBootBundle,
@@ -549,8 +586,9 @@ def boot_uboot(
     dram_size: int | None = None,
 ) -> SplResult:
     """SPL, U-Boot, extra writes, script handoff, start: nothing is sent after a fault."""
-    check_spl_suits(boot_soc(device), bundle.spl)
-    refuse_overlaps_with_uboot(bundle, writes, script)
+    soc = boot_soc(device)
+    check_spl_suits(soc, bundle.spl)
+    check_writes(soc, bundle, writes, script)
     result = run_spl(device, bundle.spl, progress=progress, dram_size=dram_size)
     finish_boot(device, bundle, result, writes=writes, script=script, progress=progress)
     return result

@@ -48,13 +48,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from felboot.boards import BoardProfile
-from felboot.errors import ImageError, PlanError
+from felboot.errors import ImageError, PlanError, UnsafeWrite, UsageError
 from felboot.images.dtb import DeviceTree
 from felboot.images.kernel import KernelImage, gzip_for_wire
+from felboot.images.spl import SPL_HEADER_SIZE
+from felboot.soc import SocInfo, soc_by_name
 from felboot.units import format_size
 
 log = logging.getLogger(__name__)
@@ -97,8 +101,30 @@ SPL_DRAM_PROBES = (
     (0x4FF80000, 0x4FF80004),
 )
 
-# sunxi U-Boot maps at most 3 GiB of DRAM.
+# sunxi U-Boot maps at most 3 GiB of DRAM (dram_init() caps it at SUNXI_DRAM_MAX_SIZE), and
+# no more than the SoC's DRAM window (SocInfo.dram_window).
 MAX_DRAM = 3 << 30
+
+# What U-Boot claims below the top of DRAM once it has relocated, as measured (fel.md,
+# "Where U-Boot lives after it starts": Debian 2023.01, top of RAM 0x80000000, lowest
+# reservation). --reserve-top below this is warned about.
+MEASURED_TOP = 0x80000000
+UBOOT_CLAIM_DISPLAY = ("orangepi_plus (HDMI)", MEASURED_TOP - 0x78F61000)  # 112.6 MiB
+UBOOT_CLAIM_HEADLESS = ("nanopi_neo (no display)", MEASURED_TOP - 0x7AF5A000)  # 80.6 MiB
+
+# Xen on Arm reads dom0_mem= as one <size> (docs/misc/xen-command-line.pandoc, "dom0_mem
+# (ARM)": "= <size>", "It must be greater than zero"; parse_dom0_mem() in
+# xen/arch/arm/domain_build.c returns -EINVAL when anything follows the size, so the x86
+# forms min:, max:, lists and % are refused there). <size> is parse_size_and_unit(): a C
+# integer (0x.. hex, leading 0 octal, else decimal) and at most one of T/G/M/K/B; no
+# suffix means KiB. When dom0_mem is unset or invalid, Xen warns and uses 512M.
+_XEN_SIZE = re.compile(r"(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([TtGgMmKkBb]?)")
+_XEN_SHIFT = {"t": 40, "g": 30, "m": 20, "k": 10, "b": 0, "": 10}
+XEN_DEFAULT_DOM0_MEM = 512 * MiB
+# arm32 Xen keeps at least 32 MiB of xenheap outside every domain (setup_mm() in
+# xen/arch/arm/setup.c: "must be at least 32M"); arm64 Xen needs room for its own
+# image, frame table and page tables too, but may make do with less.
+XEN_MIN_OWN_MEMORY = 32 * MiB
 
 LAYOUTS = ("safe", "recipe")
 
@@ -239,6 +265,98 @@ def check_no_overlap(images: tuple[Region, ...], reserved: tuple[Region, ...] = 
                     f"{first.name} 0x{first.start:08x}-0x{first.end:08x} overlaps "
                     f"{second.name} 0x{second.start:08x}-0x{second.end:08x}: "
                     "this is a felboot bug, please report it with the plan (--json)"
+                )
+
+
+@dataclass(frozen=True)
+class Dom0Mem:
+    """Xen's dom0_mem= as the plan checks it."""
+
+    size: int  # bytes
+    text: str  # as Xen reads it: "512M"
+    source: str  # for messages: "--dom0-mem", "profile a20 (.../a20.toml)"
+
+
+def parse_dom0_mem(text: str, source: str) -> Dom0Mem:
+    """dom0_mem=TEXT read the way Xen on Arm reads it (see _XEN_SIZE); UsageError otherwise."""
+    match = _XEN_SIZE.fullmatch(text.strip())
+    if match is None:
+        arm_only = any(mark in text for mark in (":", ",", "%", "-"))
+        why = (
+            "Xen on Arm takes one size, the min:/max:/%/list forms are x86's"
+            if arm_only
+            else "Xen reads a number and at most one of T/G/M/K/B, no suffix meaning KiB"
+        )
+        raise UsageError(
+            f"{source}: dom0_mem={text!r} is not a size Xen accepts ({why}): write e.g. 512M"
+        )
+    digits, suffix = match.groups()
+    base = 16 if digits[:2] in ("0x", "0X") else 8 if digits.startswith("0") else 10
+    size = int(digits, base) << _XEN_SHIFT[suffix.lower()]
+    if size == 0:
+        raise UsageError(
+            f"{source}: dom0_mem={text!r} is zero (Xen then ignores it and gives dom0 512M): "
+            "write e.g. 512M"
+        )
+    return Dom0Mem(size, text.strip(), source)
+
+
+def board_soc(board: BoardProfile) -> SocInfo:
+    """The SoC record of a profile (load_board_file has checked the name)."""
+    soc = soc_by_name(board.soc)
+    if soc is None:
+        raise PlanError(f"profile {board.name}: SoC {board.soc!r} is not one felboot knows")
+    return soc
+
+
+Range = tuple[str, int, int]  # name for messages, start, end (exclusive)
+
+
+def _hazard(soc: SocInfo, start: int, end: int) -> str | None:
+    """What in the SoC's SRAM a write to [start, end) would destroy, or None."""
+    for rom_start, rom_end in soc.rom_state_ranges:
+        if start < rom_end and rom_start < end:
+            return (
+                f"0x{rom_start:08x}-0x{rom_end - 1:08x}, where the {soc.name} boot ROM keeps "
+                "its stacks and state (FEL would die)"
+            )
+    header_end = soc.spl_addr + SPL_HEADER_SIZE
+    if start < header_end and soc.spl_addr < end:
+        # U-Boot proper reads fel_script_address and the eGON/SPL marks from here.
+        return (
+            f"the SPL header in SRAM at 0x{soc.spl_addr:08x}-0x{header_end - 1:08x}, where "
+            "U-Boot looks for the boot script's address (felboot writes it there)"
+        )
+    return None
+
+
+def check_write_ranges(soc: SocInfo, writes: Sequence[Range], loaded: Sequence[Range] = ()) -> None:
+    """Before anything is sent: each write below 4 GiB, inside the DRAM window when it starts
+    there, clear of the ROM's state, the SPL header, what is ``loaded`` (U-Boot), and the others.
+    """
+    dram_start, dram_end = soc.dram_window
+    for index, (name, start, end) in enumerate(writes):
+        span = f"{name} at 0x{start:08x}-0x{end - 1:08x}"
+        if start < 0 or end > 1 << 32:
+            raise UsageError(
+                f"{name} at 0x{start:x} + 0x{end - start:x} bytes runs past 4 GiB: the boot ROM "
+                "addresses 32 bits; choose another address"
+            )
+        if dram_start <= start < dram_end < end:
+            raise UsageError(
+                f"{span} runs past the end of the {soc.name}'s DRAM window at 0x{dram_end:08x}: "
+                "choose a lower address"
+            )
+        hazard = _hazard(soc, start, end)
+        if hazard is not None:
+            raise UnsafeWrite(
+                f"refusing to write {span}: it overlaps {hazard}; choose another address"
+            )
+        for other, other_start, other_end in (*writes[index + 1 :], *loaded):
+            if start < other_end and other_start < end:
+                raise UnsafeWrite(
+                    f"refusing to write {span}: it overlaps {other} at "
+                    f"0x{other_start:08x}-0x{other_end - 1:08x}; choose another address"
                 )
 
 
@@ -389,6 +507,69 @@ def _place(
     return tuple(reversed(placed))
 
 
+def _check_dom0_mem(
+    dom0: Dom0Mem, board: BoardProfile, dram_size: int, arch: str, warnings: list[str]
+) -> None:
+    """dom0_mem against the DRAM: Xen cannot give dom0 what it needs itself."""
+    left = dram_size - dom0.size
+    what = f"{dom0.source}: dom0_mem={dom0.text} ({format_size(dom0.size)})"
+    fix = f"pass --dom0-mem {(dram_size // 2) >> 20}M or less"
+    if left <= 0:
+        raise PlanError(
+            f"{what} is not less than the {format_size(dram_size)} of DRAM {board.name} has, "
+            f"and Xen needs some for itself: {fix}"
+        )
+    if left < XEN_MIN_OWN_MEMORY:
+        message = (
+            f"{what} leaves Xen {format_size(left)} of the {format_size(dram_size)} of DRAM "
+            f"{board.name} has; arm32 Xen keeps at least {format_size(XEN_MIN_OWN_MEMORY)} "
+            f"for its heap (xen/arch/arm/setup.c): {fix}"
+        )
+        if arch == "arm":
+            raise PlanError(message)
+        warnings.append(message.replace("arm32 Xen keeps", "arm64 Xen may fail to; arm32 keeps"))
+
+
+def _check_script_address(
+    soc: SocInfo,
+    board: BoardProfile,
+    script_address: int,
+    keep_out: Sequence[Range],
+    top: int,
+) -> None:
+    """The script's room: in DRAM, clear of the ROM, the SPL header, U-Boot and its top claim."""
+    end = script_address + SCRIPT_ROOM
+    name = f"the boot script (--script-address, {format_size(SCRIPT_ROOM)} kept for it)"
+    check_write_ranges(soc, [(name, script_address, end)])
+    if not board.dram_base <= script_address < end <= top:
+        raise PlanError(
+            f"{name} at 0x{script_address:08x}-0x{end - 1:08x} lies outside DRAM "
+            f"0x{board.dram_base:08x}-0x{top - 1:08x} of {board.name}: pass a --script-address "
+            f"in DRAM (Debian's U-Boot uses 0x{DEFAULT_SCRIPT_ADDRESS:08x})"
+        )
+    for other, start, stop in keep_out:
+        if script_address < stop and start < end:
+            raise PlanError(
+                f"{name} at 0x{script_address:08x}-0x{end - 1:08x} overlaps {other} at "
+                f"0x{start:08x}-0x{stop - 1:08x}, which U-Boot overwrites before it sources the "
+                f"script: pass another --script-address (Debian's: 0x{DEFAULT_SCRIPT_ADDRESS:08x})"
+            )
+
+
+def _reserve_warning(board: BoardProfile, given: int, kept: int) -> str | None:
+    """--reserve-top below what U-Boot was measured to claim at the top of DRAM."""
+    build, claim = UBOOT_CLAIM_DISPLAY if board.display else UBOOT_CLAIM_HEADLESS
+    if kept >= claim:
+        return None
+    return (
+        f"--reserve-top {format_size(given)} keeps {format_size(kept)} (0x{kept:x}) free below "
+        f"the top of DRAM, less than the {format_size(claim)} (0x{claim:x}) U-Boot claims there "
+        f"on Debian's 2023.01 {build} build (lowest reservation 0x{MEASURED_TOP - claim:08x} "
+        f"below 0x{MEASURED_TOP:08x}, fel.md): U-Boot may overwrite the images before Xen "
+        "starts; use at least that unless your build claims less (see bdinfo)"
+    )
+
+
 def _recipe_warning(board: BoardProfile, plan_low: int, plan_high: int, top: int) -> str:
     where = (
         "its framebuffer (32 MiB below the top on display builds) and malloc arena"
@@ -418,11 +599,13 @@ def make_plan(
     uboot_range: tuple[int, int] = (UBOOT_LOAD_ADDRESS, UBOOT_LOAD_ADDRESS + DEFAULT_UBOOT_SIZE),
     no_xen: bool = False,
     gzip_kernel: bool | None = None,
+    dom0_mem: Dom0Mem | None = None,
 ) -> Plan:
     """Place the images below the top of DRAM (see the module docstring).
 
     ``xen`` may be None only with ``no_xen``. ``gzip_kernel`` None sends an
     uncompressed arm64 dom0 Image gzip'ed when Xen is arm64; False never does.
+    ``dom0_mem`` (Xen's, checked against the DRAM) is ignored with ``no_xen``.
     """
     if layout not in LAYOUTS:
         raise PlanError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
@@ -433,21 +616,33 @@ def make_plan(
     if no_xen:
         xen = None
     warnings: list[str] = []
-    if dram_size > MAX_DRAM:
+    soc = board_soc(board)
+    usable = min(MAX_DRAM, soc.dram_window[1] - board.dram_base)
+    if dram_size > usable:
+        # U-Boot caps the size the same way (dram_init(): SUNXI_DRAM_MAX_SIZE).
         warnings.append(
-            f"{format_size(dram_size)} of DRAM: sunxi U-Boot uses only the first "
-            f"{format_size(MAX_DRAM)}, so the plan does too"
+            f"{format_size(dram_size)} of DRAM: sunxi U-Boot on the {soc.name} uses only the "
+            f"first {format_size(usable)}, so the plan does too"
         )
-        dram_size = MAX_DRAM
+        dram_size = usable
     arch = _check_arch(board, xen, kernel)
     top = board.dram_base + dram_size
+    if dom0_mem is not None and not no_xen:
+        _check_dom0_mem(dom0_mem, board, dram_size, arch, warnings)
 
+    given_reserve = reserve_top
     if reserve_top is None:
         reserve_top = RECIPE_TOP_GAP if layout == "recipe" else SAFE_RESERVE
     if reserve_top < 0 or reserve_top >= dram_size:
         raise PlanError(
             f"reserve at the top 0x{reserve_top:x} does not fit in {format_size(dram_size)} "
             f"of DRAM on {board.name}"
+        )
+    if not board.dram_base <= uboot_range[0] < uboot_range[1] <= top:
+        raise PlanError(
+            f"U-Boot proper loads at 0x{uboot_range[0]:08x}-0x{uboot_range[1] - 1:08x}, outside "
+            f"DRAM 0x{board.dram_base:08x}-0x{top - 1:08x} of {board.name} with "
+            f"{format_size(dram_size)}: pass the U-Boot built for this board"
         )
     ceiling = _align_down(top - reserve_top, SLOT_ALIGN)
 
@@ -465,6 +660,13 @@ def make_plan(
     reserved = tuple(
         sorted([*keep_clear, _reserved(top_name, ceiling, top)], key=lambda r: r.start)
     )
+    # Not the reserve (the user may make it larger than U-Boot needs): what U-Boot claims.
+    build, claim = UBOOT_CLAIM_DISPLAY if board.display else UBOOT_CLAIM_HEADLESS
+    script_keep_out = [
+        ("the U-Boot load area", *uboot_range),
+        (f"what U-Boot claims after relocating ({build} measured)", top - claim, top),
+    ]
+    _check_script_address(soc, board, script_address, script_keep_out, top)
     regions = _place(items, ceiling, keep_clear, board, dram_size)
     for region in regions:
         if region.start < board.dram_base or region.end > top:
@@ -476,6 +678,10 @@ def make_plan(
 
     if layout == "recipe":
         warnings.append(_recipe_warning(board, regions[0].start, regions[-1].end, top))
+    elif given_reserve is not None:
+        reserve_note = _reserve_warning(board, given_reserve, top - ceiling)
+        if reserve_note is not None:
+            warnings.append(reserve_note)
     started = xen if xen is not None else kernel
     if not started.place_anywhere:
         moved = board.dram_base + started.text_offset

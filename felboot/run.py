@@ -28,7 +28,7 @@ from felboot.boards.uboot_lookup import (
 )
 from felboot.bootscript import build_boot_scr, render_boot_cmd
 from felboot.dram import PROBE_WINDOW, DramInfo
-from felboot.errors import ImageError, UsageError
+from felboot.errors import ImageError, PlanError, UsageError
 from felboot.images import load
 from felboot.images.dtb import DeviceTree, parse_dtb
 from felboot.images.initrd import parse_initrd
@@ -36,10 +36,21 @@ from felboot.images.kconfig import KernelConfig, config_name_for, embedded_confi
 from felboot.images.kernel import KernelImage, parse_kernel
 from felboot.images.uboot import UBootBundle, load_uboot, soc_hint
 from felboot.inputs_check import check_dom0_kernel, check_dtb_soc, check_slots, check_uboot_board
-from felboot.plan import DEFAULT_SCRIPT_ADDRESS, DEFAULT_UBOOT_SIZE, UBOOT_LOAD_ADDRESS, Plan
+from felboot.plan import (
+    DEFAULT_SCRIPT_ADDRESS,
+    DEFAULT_UBOOT_SIZE,
+    MAX_DRAM,
+    UBOOT_LOAD_ADDRESS,
+    XEN_DEFAULT_DOM0_MEM,
+    Dom0Mem,
+    Plan,
+    board_soc,
+    parse_dom0_mem,
+)
 from felboot.plan import make_plan as plan_images
 from felboot.progress import TransferProgress
 from felboot.soc import SocInfo, soc_by_name
+from felboot.units import format_size
 
 if TYPE_CHECKING:
     from felboot.fel import FelDevice
@@ -237,12 +248,15 @@ def kernel_config(path: Path, kernel: KernelImage) -> KernelConfig | None:
 CONFIG_LIMIT = 16 << 20  # kernel configs are ~300 KiB (Debian 6.1: 275-291 KiB)
 
 
-def uboot_range(bundle: UBootBundle | None, dram_base: int) -> tuple[int, int]:
+def uboot_range(bundle: UBootBundle | None, board: BoardProfile) -> tuple[int, int]:
     """Where U-Boot proper sits in DRAM until it relocates itself (boot.py's placement)."""
     if bundle is None:
         return (UBOOT_LOAD_ADDRESS, UBOOT_LOAD_ADDRESS + DEFAULT_UBOOT_SIZE)
+    boot.check_uboot_in_dram(board_soc(board), bundle)  # so in_dram below is never empty
     in_dram = [
-        (start, end) for _, start, end in boot.uboot_regions(bundle, None) if start >= dram_base
+        (start, end)
+        for _, start, end in boot.uboot_regions(bundle, None)
+        if start >= board.dram_base
     ]
     low, high = min(start for start, _ in in_dram), max(end for _, end in in_dram)
     if bundle.is_fit:
@@ -264,10 +278,28 @@ def make_plan(inputs: RunInputs, request: RunRequest, dram_size: int) -> Plan:
         layout=request.layout,
         reserve_top=request.reserve_top,
         script_address=request.script_address,
-        uboot_range=uboot_range(inputs.uboot, inputs.board.dram_base),
+        uboot_range=uboot_range(inputs.uboot, inputs.board),
         no_xen=request.no_xen,
         gzip_kernel=None if request.compress else False,
+        dom0_mem=dom0_mem(inputs, request),
     )
+
+
+def dom0_mem(inputs: RunInputs, request: RunRequest) -> Dom0Mem | None:
+    """Xen's dom0_mem as the boot script passes it (Xen takes the last one), and its source."""
+    if request.no_xen:
+        return None
+    xen_args, _ = command_lines(inputs, request)
+    values = [word[len("dom0_mem=") :] for word in xen_args.split() if word.startswith("dom0_mem=")]
+    if not values:
+        return Dom0Mem(XEN_DEFAULT_DOM0_MEM, "512M", "Xen's default (no dom0_mem= given)")
+    if request.dom0_mem:
+        source = "--dom0-mem"
+    elif "dom0_mem=" in request.xen_args:
+        source = "--xen-args"
+    else:
+        source = f"profile {inputs.board.name} ({inputs.board.source})"
+    return parse_dom0_mem(values[-1], source)
 
 
 def command_lines(inputs: RunInputs, request: RunRequest) -> tuple[str, str]:
@@ -302,17 +334,47 @@ def make_script(plan: Plan, inputs: RunInputs, request: RunRequest) -> BootScrip
 
 
 def known_dram_size(inputs: RunInputs, request: RunRequest) -> int | None:
-    return request.dram_size if request.dram_size is not None else inputs.board.dram_size
+    """--dram-size, else the profile's; refused beyond the SoC's DRAM window."""
+    board = inputs.board
+    if request.dram_size is not None:
+        size, source = request.dram_size, f"--dram-size {format_size(request.dram_size)}"
+    elif board.dram_size is not None:
+        size = board.dram_size
+        source = f"dram_size {format_size(size)} of profile {board.name} ({board.source})"
+    else:
+        return None
+    soc = board_soc(board)
+    start, end = soc.dram_window
+    if board.dram_base + size > end:
+        raise UsageError(
+            f"{source} is more than the {soc.name} can address: its DRAM window is "
+            f"0x{start:08x}-0x{end - 1:08x} ({format_size(end - start)}); give the board's real "
+            "size, or none to use the SPL's measurement"
+        )
+    return size
 
 
 def prepare(request: RunRequest) -> Prepared:
     """Everything that can be decided without the device."""
     inputs = load_inputs(request)
+    dom0 = dom0_mem(inputs, request)  # a bad dom0_mem= is refused even when DRAM is detected
     dram_size = known_dram_size(inputs, request)
     if dram_size is None:
+        board = inputs.board
+        most = min(MAX_DRAM, board_soc(board).dram_window[1] - board.dram_base)
+        if dom0 is not None and dom0.size >= most:
+            raise PlanError(
+                f"{dom0.source}: dom0_mem={dom0.text} ({format_size(dom0.size)}) is not less "
+                f"than the most DRAM U-Boot uses on the {board.soc} ({format_size(most)}), and "
+                "Xen needs some for itself: pass a smaller --dom0-mem"
+            )
         return Prepared(inputs, None, None, ["DRAM size: detected after the SPL has run"])
     plan = make_plan(inputs, request, dram_size)
-    return Prepared(inputs, plan, make_script(plan, inputs, request))
+    script = make_script(plan, inputs, request)
+    if inputs.uboot is not None:  # as execute() does before the SPL, for plan/script/--dry-run
+        soc = board_soc(inputs.board)
+        boot.check_writes(soc, inputs.uboot, image_writes(plan), script_write(plan, script))
+    return Prepared(inputs, plan, script)
 
 
 def require_plan(prepared: Prepared, board: BoardProfile) -> tuple[Plan, BootScript]:
@@ -417,21 +479,25 @@ def execute(
     notes = list(prepared.notes)
     plan, script = prepared.plan, prepared.script
     if plan is not None and script is not None:
-        boot.refuse_overlaps_with_uboot(bundle, image_writes(plan), script_write(plan, script))
+        boot.check_writes(soc, bundle, image_writes(plan), script_write(plan, script))
 
-    spl = boot.run_spl(
-        device, bundle.spl, progress=progress, dram_size=known_dram_size(inputs, request)
-    )
+    known = known_dram_size(inputs, request)
+    spl = boot.run_spl(device, bundle.spl, progress=progress, dram_size=known)
     notes.append(str(spl.dram))
-    if plan is None or (request.dram_size is None and spl.dram.size != plan.dram_size):
+    # The board's own measurement (SPL header, else the probe) wins over --dram-size and
+    # the profile; "profile" means nothing was measured.
+    measured = spl.dram.source != "profile"
+    if plan is None or (measured and spl.dram.size != known):
         counted = upload_bytes(plan, script) if plan is not None and script is not None else 0
-        if plan is not None:
+        if plan is not None and known is not None:
+            said = "--dram-size says" if request.dram_size is not None else "the profile says"
             notes.append(
-                f"the profile says {plan.dram_size >> 20} MiB but the board has "
-                f"{spl.dram.size_mib} MiB: planned again for {spl.dram.size_mib} MiB"
+                f"{said} {known >> 20} MiB but the board has {spl.dram.size_mib} MiB "
+                f"({spl.dram.source}): planned again for {spl.dram.size_mib} MiB"
             )
         plan = make_plan(inputs, request, spl.dram.size)
         script = make_script(plan, inputs, request)
+        boot.check_writes(soc, bundle, image_writes(plan), script_write(plan, script))
         progress.grow(upload_bytes(plan, script) - counted)  # the bar's total counted the old plan
     assert script is not None  # set together with plan above
 

@@ -95,7 +95,8 @@ def test_a64_run_switches_to_aarch64_at_atf():
 
 
 def test_family_profile_plans_after_the_spl_reports_dram():
-    request = RunRequest(board="a20", **A20)
+    # The family's dom0_mem=512M would take all of this board (test_input_checks.py).
+    request = RunRequest(board="a20", dom0_mem="256M", **A20)
     assert prepare(request).plan is None  # DRAM size unknown until the SPL ran
     board, report, _ = boot("sim:soc=a20,dram=512M", request)
     assert report.plan.dram_size == 512 << 20
