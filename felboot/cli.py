@@ -47,6 +47,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
         "(default: the profile's Debian build, else the build whose DT name matches the DTB, "
         "in $FELBOOT_UBOOT_PATH, then /usr/lib/u-boot)",
     )
+    parser.add_argument(
+        "--uboot-for-other-board",
+        action="store_true",
+        help="use a U-Boot built for another board of the same SoC (a warning, not an error)",
+    )
     parser.add_argument("--initrd", metavar="FILE", help="ramdisk for dom0 (or Linux)")
     parser.add_argument("--dram-size", metavar="SIZE", help="override the DRAM size (e.g. 1G)")
     parser.add_argument(

@@ -167,7 +167,10 @@ def check_uboot_board(
         mismatch = f"{uboot}, but DTB {dtb.source} is for another board ({other})"
         if other_board_ok:
             return [mismatch]
-        raise ImageError(f"{mismatch}: pass the U-Boot and the DTB of the same board")
+        raise ImageError(
+            f"{mismatch}: pass the U-Boot and the DTB of the same board "
+            "(--uboot-for-other-board if you know this U-Boot runs it)"
+        )
     profile_dtb = PurePath(board.dtb).stem.lower() if board.dtb and not board.is_family else None
     served = {dt_name.lower(), *SPL_ALSO_SERVES.get(dt_name.lower(), ())}
     if profile_dtb is None or profile_dtb in served:

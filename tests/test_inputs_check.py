@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import logging
 import os
 import shutil
 import subprocess
@@ -310,14 +309,13 @@ def test_a_kernel_without_config_xen_is_refused(tmp_path: Path) -> None:
     load_inputs(request(kernel=path, xen=None, no_xen=True))  # fine on its own
 
 
-def test_a_non_lpae_dom0_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_non_lpae_dom0_warns(tmp_path: Path) -> None:
     path = installed(
         tmp_path, "vmlinuz-6.1.0-9-custom", "CONFIG_XEN=y\n# CONFIG_ARM_LPAE is not set\n"
     )
-    with caplog.at_level(logging.WARNING):
-        inputs = load_inputs(request(kernel=path))
+    inputs = load_inputs(request(kernel=path))  # the commands print inputs.warnings
     (warning,) = [w for w in inputs.warnings if "LPAE" in w]
-    assert "no CONFIG_ARM_LPAE=y" in warning and warning in caplog.text
+    assert "no CONFIG_ARM_LPAE=y" in warning
     named = installed(tmp_path, "vmlinuz-6.1.0-9-armmp", None)
     (by_name,) = [w for w in load_inputs(request(kernel=named)).warnings if "LPAE" in w]
     assert "-armmp flavour" in by_name
@@ -445,3 +443,25 @@ def test_load_has_a_limit_of_its_own(tmp_path: Path) -> None:
         load(big, "file")
     os.truncate(big, 16)
     assert load(big) == bytes(16)
+
+
+def test_the_cli_prints_input_warnings_and_the_flag_accepts_another_boards_uboot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The fixture DTB (it has a UART for dtuart), relabelled as a Cubieboard2's.
+    board_tree = fdt.parse_dtb((PAYLOADS / "sun7i-a20-felboot-test.dtb").read_bytes())
+    board_tree.set_property("compatible", ["cubietech,cubieboard2", "allwinner,sun7i-a20"])
+    tree = tmp_path / "sun7i-a20-cubieboard2.dtb"
+    tree.write_bytes(bytes(board_tree.to_dtb(version=17)))
+    args = [
+        "plan", "--board", "cubieboard2", "--uboot", str(A20_UBOOT),
+        str(PAYLOADS / "xen-arm32.zimage"), str(PAYLOADS / "zImage-arm32"), str(tree),
+    ]  # fmt: skip
+    assert main(args) == 6
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--uboot-for-other-board" in err
+    assert main([*args, "--uboot-for-other-board"]) == 0
+    captured = capsys.readouterr()
+    (warning,) = captured.err.splitlines()
+    assert warning.startswith("felboot: warning: U-Boot ") and "another board" in warning
+    assert captured.out.startswith("U-Boot: ")

@@ -45,6 +45,7 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
         compress=not args.no_compress,
         script_address=parse_number(args.script_address, "script address"),
         need_uboot=need_uboot,
+        uboot_for_other_board=args.uboot_for_other_board,
     )
 
 
@@ -94,17 +95,29 @@ def cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_plan(args: argparse.Namespace, prepared: Any, plan: Any) -> None:
+    """The plan as `plan` and `run --dry-run` show it: the U-Boot choice, then the table."""
+    choice = prepared.inputs.uboot_choice
+    if args.json:
+        data = plan.to_dict()
+        data["uboot"] = (
+            {"files": [str(path) for path in choice.paths], "why": choice.why} if choice else None
+        )
+        print(json.dumps(data, indent=2))
+        return
+    if choice is not None:
+        print(choice.summary())
+    print("\n".join(plan_table(plan)))
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from felboot.run import prepare, require_plan
 
     request = run_request(args, need_uboot=False)
     prepared = prepare(request)
     plan, _ = require_plan(prepared, prepared.inputs.board)
-    print_warnings(plan.warnings)
-    if args.json:
-        print(plan.to_json())
-    else:
-        print("\n".join(plan_table(plan)))
+    print_warnings((*prepared.inputs.warnings, *plan.warnings))
+    print_plan(args, prepared, plan)
     return 0
 
 
@@ -113,7 +126,7 @@ def cmd_script(args: argparse.Namespace) -> int:
 
     prepared = prepare(run_request(args, need_uboot=False))
     plan, script = require_plan(prepared, prepared.inputs.board)
-    print_warnings(plan.warnings)
+    print_warnings((*prepared.inputs.warnings, *plan.warnings))
     text_path, image_path = save_script(script, Path(args.output))
     print(f"wrote {text_path} and {image_path} (load boot.scr at 0x{plan.script_address:08x})")
     return 0
@@ -147,17 +160,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from felboot.progress import progress_bar
     from felboot.run import execute, prepare, require_plan, save_script, upload_size
 
-    request = run_request(args, need_uboot=not args.dry_run)
+    # A dry run needs what the run needs: the same U-Boot lookup, the same refusals.
+    request = run_request(args, need_uboot=True)
     prepared = prepare(request)
+    print_warnings(prepared.inputs.warnings)
     if args.dry_run:
         plan, script = require_plan(prepared, prepared.inputs.board)
         print_warnings(plan.warnings)
         if args.save_script:
             save_script(script, Path(args.save_script))
-        if args.json:
-            print(plan.to_json())
-        else:
-            print("\n".join(plan_table(plan)))
+        print_plan(args, prepared, plan)
+        if not args.json:
             print("dry run: nothing was sent to a device")
         return 0
     if prepared.plan is not None:
@@ -167,8 +180,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress_bar(upload_size(prepared), "upload", args.quiet) as progress,
     ):
         report = execute(device, prepared, request, progress)
-    if prepared.plan is None:
-        print_warnings(report.plan.warnings)
+    if prepared.plan is None or report.plan is not prepared.plan:
+        # Planned (again) once the SPL measured DRAM: these warnings are new.
+        print_warnings(
+            [
+                w
+                for w in report.plan.warnings
+                if prepared.plan is None or w not in prepared.plan.warnings
+            ]
+        )
     if args.save_script:
         save_script(report.script, Path(args.save_script))
     for note in report.notes:
