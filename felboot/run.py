@@ -29,10 +29,9 @@ from felboot.boards.uboot_lookup import (
 from felboot.bootscript import build_boot_scr, render_boot_cmd
 from felboot.dram import PROBE_WINDOW, DramInfo
 from felboot.errors import ImageError, PlanError, UsageError
-from felboot.images import load
+from felboot.images import installed_kernel_config, load
 from felboot.images.dtb import DeviceTree, parse_dtb
 from felboot.images.initrd import parse_initrd
-from felboot.images.kconfig import KernelConfig, config_name_for, embedded_config, parse_config
 from felboot.images.kernel import KernelImage, parse_kernel
 from felboot.images.uboot import UBootBundle, load_uboot, soc_hint
 from felboot.inputs_check import check_dom0_kernel, check_dtb_soc, check_slots, check_uboot_board
@@ -205,10 +204,8 @@ def load_inputs(request: RunRequest) -> RunInputs:
             bundle, dtb, board, other_board_ok=request.uboot_for_other_board
         )
     check_slots(xen, kernel, no_xen=request.no_xen)
-    config = kernel_config(request.kernel, kernel)
+    config = installed_kernel_config(request.kernel, kernel)
     warnings += check_dom0_kernel(kernel, config, request.kernel.name, no_xen=request.no_xen)
-    for warning in warnings:
-        log.warning("%s", warning)
     return RunInputs(
         board=board,
         uboot=bundle,
@@ -231,21 +228,6 @@ def input_limit(board: BoardProfile) -> tuple[int, str]:
     """
     window = min(PROBE_WINDOW, (1 << 32) - board.dram_base)
     return window, f"the {board.soc}'s DRAM window"
-
-
-def kernel_config(path: Path, kernel: KernelImage) -> KernelConfig | None:
-    """config-VERSION beside vmlinuz-VERSION, else the kernel's own IKCONFIG, else None."""
-    name = config_name_for(path.name)
-    beside = path.with_name(name) if name else None
-    if beside is not None and beside.is_file():
-        text = load(beside, "kernel config", limit=CONFIG_LIMIT, limit_why="any kernel config")
-        return parse_config(text.decode("utf-8", errors="replace"), str(beside))
-    if kernel.compressed:
-        return None  # inside gzip: not cheap to look for
-    return embedded_config(kernel.data, str(path))
-
-
-CONFIG_LIMIT = 16 << 20  # kernel configs are ~300 KiB (Debian 6.1: 275-291 KiB)
 
 
 def uboot_range(bundle: UBootBundle | None, board: BoardProfile) -> tuple[int, int]:

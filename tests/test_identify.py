@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -178,29 +176,14 @@ def test_plain_device_tree_goes_to_the_dtb_describer() -> None:
         assert info["kind"] == "dtb"
 
 
-def test_extension_modules_add_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("felboot_test_fake_kind")
-    fake.__dict__["describe"] = lambda data: {"type": "fake"} if data[:4] == b"FAKE" else None
-    monkeypatch.setitem(sys.modules, "felboot_test_fake_kind", fake)
-    monkeypatch.setattr(
-        identify, "EXTENSION_MODULES", ("felboot_test_absent_kind", "felboot_test_fake_kind")
-    )
+def test_a_describer_kind_is_reported_as_it_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = lambda data: {"type": "fake"} if data[:4] == b"FAKE" else None  # noqa: E731
+    monkeypatch.setattr(identify, "describe_kernel", fake)
     info = describe_bytes(b"FAKE....", "f")
     assert info["kind"] == "fake"
     assert info["type"] == "fake"
     assert info["problems"] == []
     assert describe_bytes(b"OTHER...", "f")["kind"] == "unknown"
-
-
-def test_broken_extension_module_is_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(identify, "EXTENSION_MODULES", ("felboot_test_broken_kind",))
-
-    def failing_import(name: str) -> types.ModuleType:
-        raise ModuleNotFoundError("No module named 'a_dependency'", name="a_dependency")
-
-    monkeypatch.setattr(identify.importlib, "import_module", failing_import)
-    with pytest.raises(ModuleNotFoundError, match="a_dependency"):
-        describe_bytes(b"????????", "f")
 
 
 PAYLOADS = ROOT / "fixtures" / "payloads"
@@ -290,12 +273,10 @@ def test_a_legacy_ramdisk_says_what_it_wraps() -> None:
     assert (info["type"], info["payload_format"]) == ("ramdisk", "gzip")
 
 
-def test_text_of_an_extension_kind_is_readable(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("felboot_test_fake_kind")
+def test_text_of_a_describer_kind_is_readable(monkeypatch: pytest.MonkeyPatch) -> None:
     found = {"type": "fake", "load": 0x4A000000, "image_size": 4096, "ok": True}
-    fake.__dict__["describe"] = lambda data: dict(found) if data[:4] == b"FAKE" else None
-    monkeypatch.setitem(sys.modules, "felboot_test_fake_kind", fake)
-    monkeypatch.setattr(identify, "EXTENSION_MODULES", ("felboot_test_fake_kind",))
+    fake = lambda data: dict(found) if data[:4] == b"FAKE" else None  # noqa: E731
+    monkeypatch.setattr(identify, "describe_kernel", fake)
     info = {"path": "f", "size": 8, **describe_bytes(b"FAKE....", "f")}
     assert identify.report_lines(info) == [
         "f: fake",
@@ -308,7 +289,6 @@ def test_text_of_an_extension_kind_is_readable(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_config_beside_the_kernel_wins_over_the_name(tmp_path: Path) -> None:
-    pytest.importorskip("felboot.images.kconfig")
     path = tmp_path / "vmlinuz-6.1.0-57-armmp-lpae"
     path.write_bytes((PAYLOADS / "zImage-arm32").read_bytes())
     (tmp_path / "config-6.1.0-57-armmp-lpae").write_text("# CONFIG_ARM_LPAE is not set\n")

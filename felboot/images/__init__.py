@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from felboot.errors import UsageError
 from felboot.units import format_size
+
+if TYPE_CHECKING:
+    from felboot.images.kconfig import KernelConfig
+    from felboot.images.kernel import KernelImage
 
 # No file felboot sends can be larger than the DRAM it goes to, and FEL
 # addresses are 32 bits: from the lowest sunxi DRAM base (0x40000000, A80
@@ -62,3 +67,22 @@ def load(
     except OSError as error:
         reason = error.strerror or str(error)
         raise UsageError(f"cannot read {named}: {reason}") from None
+
+
+#: Kernel configs are ~300 KiB (Debian 6.1: 275-291 KiB); anything far larger is not one.
+CONFIG_LIMIT = 16 << 20
+
+
+def installed_kernel_config(path: Path, kernel: KernelImage) -> KernelConfig | None:
+    """How the kernel at ``path`` was built: config-VERSION beside vmlinuz-VERSION (Debian),
+    else the kernel's own IKCONFIG when it is uncompressed, else None."""
+    from felboot.images.kconfig import config_name_for, embedded_config, parse_config
+
+    name = config_name_for(path.name)
+    beside = path.with_name(name) if name else None
+    if beside is not None and beside.is_file():
+        text = load(beside, "kernel config", limit=CONFIG_LIMIT, limit_why="any kernel config")
+        return parse_config(text.decode("utf-8", errors="replace"), str(beside))
+    if kernel.compressed:
+        return None  # inside gzip: not cheap to look for
+    return embedded_config(kernel.data, str(path))

@@ -18,17 +18,20 @@ kinds appear without editing this file; what a Xen user needs beyond that
 from __future__ import annotations
 
 import datetime
-import importlib
 import re
 import zlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from felboot.errors import ImageError
-from felboot.images import load
+from felboot.images import installed_kernel_config, load
 from felboot.images.devicetree import FDT_MAGIC, fdt_total_size, read_fdt
+from felboot.images.dtb import describe as describe_dtb
+from felboot.images.dtb import parse_dtb
 from felboot.images.fit import FIT_HINT, FitImage, parse_fit, select_config
+from felboot.images.kconfig import KernelConfig, debian_flavour
+from felboot.images.kernel import describe as describe_kernel
+from felboot.images.kernel import parse_kernel
 from felboot.images.spl import EGON_MAGIC, MAGIC_OFFSET, SplImage, parse_spl
 from felboot.images.uboot import (
     LeadingMagic,
@@ -44,28 +47,17 @@ from felboot.images.uimage import (
     image_parts,
     parse_legacy_image,
 )
+from felboot.images.xen import find_markers
 from felboot.soc import soc_by_name
 from felboot.units import format_bytes, format_size
 
 Info = dict[str, Any]
-Describer = Callable[[bytes], "Info | None"]
 
-EXTENSION_MODULES = ("felboot.images.kernel", "felboot.images.dtb")
 SCRIPT_PREVIEW_LIMIT = 64 * 1024
 KERNEL_KINDS = ("zImage", "Image", "gzip-Image")
 
-# Xen's own strings, absent from Linux: the hypervisor node compatible it builds
-# for dom0 ("xen,xen-4.17") and its boot banner's format string. Linux carries
-# "xen,xen-" and "Xen version not found" (arm64 Debian 6.1), so neither bare
-# prefix is a marker.
-XEN_COMPATIBLE = re.compile(rb"xen,xen-([0-9]+\.[0-9]+)\0")
-XEN_BANNER = b"Xen version %d.%d"
-LINUX_BANNER = re.compile(rb"Linux version ([\x21-\x7e]+) \(")
 UBOOT_BANNER = re.compile(rb"U-Boot (?:SPL )?([0-9]{4}\.[0-9]{2}[\x21-\x7e]*) \(")
 GUNZIP_LIMIT = 128 << 20  # a dom0 Image is ~31 MiB unpacked; the markers are in the first part
-# Debian's arm32 flavours: -armmp-lpae is LPAE, -armmp is not (linux-image-* package names).
-DEBIAN_LPAE = re.compile(r"-armmp-lpae$|-lpae$")
-DEBIAN_NON_LPAE = re.compile(r"-armmp$")
 
 # Leading bytes of what an initrd usually is (the formats Linux' initramfs unpacker
 # takes: usr/Kconfig); felboot passes a ramdisk on as it is.
@@ -266,19 +258,6 @@ def _describe_fit(data: bytes, source: str) -> Info | None:
     return {**_fit_info(fit, None), "problems": []}
 
 
-def _extension_describers() -> Iterator[Describer]:
-    for module_name in EXTENSION_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name == module_name:
-                continue  # that kind is not built yet
-            raise
-        describe = getattr(module, "describe", None)
-        if callable(describe):
-            yield describe
-
-
 def _unpacked(data: bytes, kind: str) -> bytes:
     """The bytes the markers are in: a gzip'ed Image is searched unpacked."""
     if kind != "gzip-Image":
@@ -291,27 +270,13 @@ def _unpacked(data: bytes, kind: str) -> bytes:
 
 def _kernel_identity(data: bytes, info: Info) -> Info:
     """Xen, Linux or None (neither's markers), and the version when the image says it."""
-    body = _unpacked(data, str(info.get("kind")))
-    markers: list[str] = []
-    compatible = XEN_COMPATIBLE.search(body)
-    if compatible:
-        markers.append(compatible.group(0)[:-1].decode("ascii"))
-    if XEN_BANNER in body:
-        markers.append("Xen version banner")
-    linux = LINUX_BANNER.search(body)
-    os_name: str | None = "Xen" if markers else ("Linux" if linux else None)
-    xen = _optional("felboot.images.xen")
-    if xen is not None and not markers:
-        # 9B's rules, the ones `run` checks the slots with: they also know a zImage's Linux.
-        from felboot.images.kernel import parse_kernel
-
-        kind = xen.image_kind(parse_kernel(data, "<inspect>", "kernel"))
-        os_name = {"xen": "Xen", "linux": "Linux"}.get(kind, os_name)
+    kind = str(info.get("kind"))
+    markers = find_markers(_unpacked(data, kind), zimage=kind == "zImage")
     return {
-        "os": os_name,
-        "xen_version": compatible.group(1).decode("ascii") if compatible else None,
-        "xen_markers": markers,
-        "linux_version": None if markers or not linux else linux.group(1).decode("ascii"),
+        "os": {"xen": "Xen", "linux": "Linux", None: None}[markers.kind],
+        "xen_version": markers.xen_version,
+        "xen_markers": markers.xen,
+        "linux_version": None if markers.xen else markers.linux_version,
     }
 
 
@@ -326,7 +291,7 @@ def describe_bytes(data: bytes, source: str) -> Info:
         info = own(data, source)
         if info is not None:
             return {**info, "warnings": []}
-    for describe in _extension_describers():
+    for describe in (describe_kernel, describe_dtb):
         found = describe(data)
         if found is not None:
             kind = found.get("kind", found.get("type"))
@@ -350,38 +315,17 @@ def describe_bytes(data: bytes, source: str) -> Info:
 # What the file's place on disk adds -------------------------------------------
 
 
-def _optional(module_name: str) -> Any:
-    """Engineer 9B's kconfig/xen modules when present; this file works without them."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name == module_name:
-            return None
-        raise
-
-
 def _lpae_from_name(path: Path) -> bool | None:
-    name = path.name
-    if DEBIAN_LPAE.search(name):
-        return True
-    if DEBIAN_NON_LPAE.search(name):
-        return False
-    return None
+    return {"armmp-lpae": True, "armmp": False}.get(debian_flavour(path.name) or "")
 
 
-def _kernel_config(data: bytes, path: Path) -> tuple[Any, str] | None:
+def _kernel_config(data: bytes, path: Path) -> tuple[KernelConfig, str] | None:
     """The kernel's build config and where it came from: config-VERSION beside it, or IKCONFIG."""
-    kconfig = _optional("felboot.images.kconfig")
-    if kconfig is None:
+    config = installed_kernel_config(path, parse_kernel(data, str(path), "kernel"))
+    if config is None:
         return None
-    name = kconfig.config_name_for(path.name)
-    beside = path.parent / name if name else None
-    if beside is not None and beside.is_file():
-        return kconfig.parse_config(load(beside).decode("utf-8", "replace"), str(beside)), str(
-            beside
-        )
-    embedded = kconfig.embedded_config(data, str(path))
-    return None if embedded is None else (embedded, "the kernel's embedded config (IKCONFIG)")
+    embedded = config.source == str(path)
+    return config, "the kernel's embedded config (IKCONFIG)" if embedded else config.source
 
 
 def _add_linux_config(info: Info, data: bytes, path: Path) -> None:
@@ -414,13 +358,12 @@ def _add_linux_config(info: Info, data: bytes, path: Path) -> None:
         )
     if arm32 and info.get("lpae") is False:
         info["warnings"].append(
-            f"{path}: not an LPAE kernel ({info['lpae_source']}): arm32 Xen needs an "
-            "LPAE dom0 kernel, such as Debian's linux-image-armmp-lpae"
+            f"{path}: not an LPAE kernel ({info['lpae_source']}): arm32 Xen is proven "
+            "here with LPAE dom0 kernels only (Debian's linux-image-armmp-lpae)"
         )
 
 
 def _add_dtb_facts(info: Info, data: bytes, path: Path) -> None:
-    from felboot.images.dtb import parse_dtb
 
     compatible = [str(item) for item in info.get("compatible") or []]
     socs = [(item, soc_from_dt_name(item.split(",", 1)[-1])) for item in compatible]

@@ -25,6 +25,7 @@ it reads as "unknown", and unknown is never an error.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 import construct as cs
@@ -34,26 +35,57 @@ from felboot.images.kernel import KernelImage
 Kind = Literal["xen", "linux"]
 
 XEN_BANNER = b"Xen version %d.%d"
-XEN_COMPATIBLE = re.compile(rb"xen,xen-\d+\.\d+\0")
-LINUX_BANNER = re.compile(rb"Linux version \d")
+XEN_COMPATIBLE = re.compile(rb"xen,xen-(\d+\.\d+)\0")
+LINUX_BANNER = re.compile(rb"Linux version (\d[^\s\0]*)")
 LINUX_DECOMPRESSOR = b"Uncompressing Linux"
 ZIMAGE_TABLE_MAGIC = 0x45454545
 ZImageTableWord = cs.Struct(cs.Padding(0x34), "magic" / cs.Int32ul)
 
 
+@dataclass(frozen=True)
+class Markers:
+    """What an image's bytes say about it (see the module docstring for why these)."""
+
+    xen_version: str | None  # from the versioned compatible "xen,xen-4.17"
+    xen_banner: bool  # the "Xen version %d.%d" format string
+    linux_version: str | None  # "6.1.0-57-armmp-lpae" from "Linux version ..."
+    linux_decompressor: bool  # "Uncompressing Linux" of an arm32 zImage
+    zimage_table: bool  # the 0x45454545 word at 0x34 of a zImage header
+
+    @property
+    def xen(self) -> list[str]:
+        """The Xen markers found, for people: ["xen,xen-4.17", "Xen version banner"]."""
+        found = [f"xen,xen-{self.xen_version}"] if self.xen_version else []
+        return found + (["Xen version banner"] if self.xen_banner else [])
+
+    @property
+    def kind(self) -> Kind | None:
+        if self.xen:
+            return "xen"
+        if self.linux_version or self.linux_decompressor or self.zimage_table:
+            return "linux"
+        return None
+
+
+def find_markers(data: bytes, zimage: bool) -> Markers:
+    """The markers in ``data``, the uncompressed bytes of a kernel image (``zimage``: arm32)."""
+    compatible = XEN_COMPATIBLE.search(data)
+    linux = LINUX_BANNER.search(data)
+    table = zimage and len(data) >= ZImageTableWord.sizeof()
+    return Markers(
+        xen_version=compatible.group(1).decode("ascii") if compatible else None,
+        xen_banner=XEN_BANNER in data,
+        linux_version=linux.group(1).decode("ascii", "replace") if linux else None,
+        linux_decompressor=LINUX_DECOMPRESSOR in data,
+        zimage_table=bool(table) and ZImageTableWord.parse(data).magic == ZIMAGE_TABLE_MAGIC,
+    )
+
+
 def image_kind(image: KernelImage) -> Kind | None:
     """ "xen", "linux", or None when the image carries neither's markers."""
-    data = image.data
     if image.compressed:
         return None
-    if XEN_BANNER in data or XEN_COMPATIBLE.search(data):
-        return "xen"
-    if LINUX_BANNER.search(data) or LINUX_DECOMPRESSOR in data:
-        return "linux"
-    table_word = image.kind == "zImage" and len(data) >= ZImageTableWord.sizeof()
-    if table_word and ZImageTableWord.parse(data).magic == ZIMAGE_TABLE_MAGIC:
-        return "linux"
-    return None
+    return find_markers(image.data, image.kind == "zImage").kind
 
 
 def describe_kind(kind: Kind | None) -> str:
