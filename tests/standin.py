@@ -30,7 +30,7 @@ from tests.support import IMAGES, PAYLOADS, ROOT
 #: The README's `felboot run` on the fixtures, for felboot and (as plan + writes) for sunxi-fel.
 A20_UBOOT = IMAGES / "u-boot-sunxi-with-spl-a20.bin"
 RUN_INPUTS = (
-    "--board", "cubieboard2", "--uboot", str(A20_UBOOT),
+    "--board", "a20", "--uboot", str(A20_UBOOT),
     "--initrd", str(PAYLOADS / "initrd.img"),
     str(PAYLOADS / "xen-arm32.zimage"), str(PAYLOADS / "zImage-arm32"),
     str(PAYLOADS / "sun7i-a20-felboot-test.dtb"),

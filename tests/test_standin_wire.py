@@ -71,12 +71,13 @@ def felboot_json(*args: str) -> Any:
     return json.loads(result.stdout)
 
 
-def test_run_cubieboard2(standin_lib: Path, tmp_path: Path) -> None:
+def test_run_a20_family_profile(standin_lib: Path, tmp_path: Path) -> None:
     # sunxi-fel's nearest to `felboot run`: uboot, a write per image at felboot's
     # planned address, the boot script last (fel.c hands a script's address to U-Boot).
-    plan = felboot_json("plan", *RUN_INPUTS)
+    plan = felboot_json("plan", "--dram-size", "1G", *RUN_INPUTS)
     subprocess.run(
-        [sys.executable, "-m", "felboot", "script", *RUN_INPUTS, "-o", str(tmp_path / "script")],
+        [sys.executable, "-m", "felboot", "script", "--dram-size", "1G", *RUN_INPUTS,
+         "-o", str(tmp_path / "script")],
         cwd=ROOT, check=True, capture_output=True,
     )  # fmt: skip
     command = sunxi_fel("uboot", A20_UBOOT)
@@ -85,6 +86,6 @@ def test_run_cubieboard2(standin_lib: Path, tmp_path: Path) -> None:
     command += ["write", hex(plan["script_address"]), tmp_path / "script" / "boot.scr"]
     sunxi = session(standin_lib, tmp_path / "sunxi", command)
     ours = session(standin_lib, tmp_path / "ours", felboot_cli("run", *RUN_INPUTS))
-    report("run, cubieboard2 with the fixtures' Xen, kernel, initrd, DTB", sunxi, ours)
+    report("run, a20 family profile with the fixtures' Xen, kernel, initrd, DTB", sunxi, ours)
     assert events(sunxi) == events(ours)
     assert writes(sunxi, 600) == writes(ours, 600)
