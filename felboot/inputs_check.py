@@ -56,7 +56,8 @@ def _same_soc(left: str, right: str) -> bool:
 
 
 def _quoted(values: Iterable[str]) -> str:
-    return ", ".join(repr(value) for value in values)
+    """As a .dts writes them: "cubietech,cubieboard2", "allwinner,sun7i-a20"."""
+    return ", ".join(f'"{value}"' for value in values)
 
 
 def dtb_socs(dtb: DeviceTree) -> list[str]:
@@ -164,7 +165,7 @@ def check_uboot_board(
     match = dtb_board_matches(dt_name, dtb)
     if match is False:
         other = _quoted(dtb.compatible)
-        mismatch = f"{uboot}, but DTB {dtb.source} is for another board ({other})"
+        mismatch = f"{uboot}, but DTB {dtb.source} is for another board (compatible {other})"
         if other_board_ok:
             return [mismatch]
         raise ImageError(

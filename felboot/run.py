@@ -158,23 +158,16 @@ def check_uboot_matches_board(bundle: UBootBundle, board: BoardProfile) -> None:
 
 
 def load_inputs(request: RunRequest) -> RunInputs:
-    """Read and check every file named in the request."""
-    # The DTB is read first only when it has to tell the board or the U-Boot build.
+    """Read and check every file named in the request.
+
+    The images are checked against the board first (a DTB of another SoC is
+    named as such, not as "no U-Boot matches it"), then U-Boot is found and
+    checked against both.
+    """
+    # The DTB is read first only when it has to tell the board.
     named = request.board is not None or request.board_file is not None
     dtb_identity = None if named or request.dtb is None else read_dtb_identity(request.dtb)
     board = load_profile(request, dtb_identity)
-    looks_up = not request.uboot and not profile_uboot_installed(board)
-    if looks_up and dtb_identity is None and request.dtb is not None:
-        dtb_identity = read_dtb_identity(request.dtb)
-    bundle, uboot_choice = None, None
-    try:
-        uboot_choice = uboot_paths(request, board, dtb_identity)
-    except UBootLookupError:
-        if request.need_uboot:  # `plan` and `script` do without; files given are checked below
-            raise
-    if uboot_choice is not None:
-        bundle = load_uboot(uboot_choice.paths)
-        check_uboot_matches_board(bundle, board)
     if request.kernel is None or request.dtb is None:
         raise UsageError("name the kernel and the DTB: felboot run --board NAME XEN KERNEL DTB")
     limit, why = input_limit(board)
@@ -199,13 +192,25 @@ def load_inputs(request: RunRequest) -> RunInputs:
             )
         initrd = ramdisk.data
     warnings = check_dtb_soc(dtb, board)
-    if bundle is not None:
-        warnings += check_uboot_board(
-            bundle, dtb, board, other_board_ok=request.uboot_for_other_board
-        )
     check_slots(xen, kernel, no_xen=request.no_xen)
     config = installed_kernel_config(request.kernel, kernel)
     warnings += check_dom0_kernel(kernel, config, request.kernel.name, no_xen=request.no_xen)
+
+    looks_up = not request.uboot and not profile_uboot_installed(board)
+    if looks_up and dtb_identity is None:
+        dtb_identity = read_dtb_identity(request.dtb)
+    bundle, uboot_choice = None, None
+    try:
+        uboot_choice = uboot_paths(request, board, dtb_identity)
+    except UBootLookupError:
+        if request.need_uboot:  # `plan` and `script` do without; files given are checked below
+            raise
+    if uboot_choice is not None:
+        bundle = load_uboot(uboot_choice.paths)
+        check_uboot_matches_board(bundle, board)
+        warnings += check_uboot_board(
+            bundle, dtb, board, other_board_ok=request.uboot_for_other_board
+        )
     return RunInputs(
         board=board,
         uboot=bundle,
