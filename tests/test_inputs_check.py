@@ -134,6 +134,22 @@ def test_debian_h3_dtb_on_an_a20_board_is_refused_in_load_inputs() -> None:
         load_inputs(request(dtb=h3))
 
 
+def test_another_socs_dtb_is_named_before_any_uboot_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A family profile looks U-Boot up from the DTB; an H3 DTB must be named as the
+    # culprit, not reported as "no A20 U-Boot build matches".
+    monkeypatch.setenv("FELBOOT_UBOOT_PATH", str(tmp_path))  # nothing to find there
+    h3 = tmp_path / "sun8i-h3-orangepi-pc.dtb"
+    h3.write_bytes(dtb_bytes("xunlong,orangepi-pc", "allwinner,sun8i-h3"))
+    with pytest.raises(
+        ImageError,
+        match=r"^DTB .*sun8i-h3-orangepi-pc.dtb is for an H3 .* board "
+        r"a20 has an A20",
+    ):
+        load_inputs(request(board="a20", dtb=h3, need_uboot=True))
+
+
 # U-Boot's SPL DT name vs DTB and profile -------------------------------------------------
 
 
