@@ -9,6 +9,7 @@ handed to U-Boot through the SPL header -> U-Boot started.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from felboot import boot
-from felboot.boards import BoardProfile, load_board, load_board_file
+from felboot.boards import BoardProfile, debian_dtb_for, load_board, load_board_file
 from felboot.boards.uboot_lookup import (
     DtbIdentity,
     UBootChoice,
@@ -168,6 +169,8 @@ def load_inputs(request: RunRequest) -> RunInputs:
     named = request.board is not None or request.board_file is not None
     dtb_identity = None if named or request.dtb is None else read_dtb_identity(request.dtb)
     board = load_profile(request, dtb_identity)
+    if request.kernel is not None and request.dtb is None:
+        request = dataclasses.replace(request, dtb=dtb_beside_kernel(request.kernel, board))
     if request.kernel is None or request.dtb is None:
         raise UsageError("name the kernel and the DTB: felboot run --board NAME XEN KERNEL DTB")
     limit, why = input_limit(board)
@@ -222,6 +225,19 @@ def load_inputs(request: RunRequest) -> RunInputs:
         warnings=tuple(warnings),
         uboot_choice=uboot_choice,
     )
+
+
+def dtb_beside_kernel(kernel: Path, board: BoardProfile) -> Path:
+    """The DTB a named board uses, from the Debian package of ``kernel`` (no DTB given)."""
+    found = debian_dtb_for(kernel, board)
+    if found is not None:
+        log.info("DTB: %s (board %s, from the package of %s)", found, board.name, kernel)
+        return found
+    if board.dtb is None:
+        why = f"board {board.name} names no DTB (a SoC family profile)"
+    else:
+        why = f"no {board.dtb} from the Debian package of {kernel.name}"
+    raise UsageError(f"no DTB given and {why}: pass XEN KERNEL DTB")
 
 
 def input_limit(board: BoardProfile) -> tuple[int, str]:

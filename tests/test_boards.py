@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from felboot import boards
 from felboot.boards import BoardProfile, list_boards, load_board, load_board_file
+from felboot.cli import main
 from felboot.errors import UsageError
+from tests.support import IMAGES, PAYLOADS
 
 GiB = 1 << 30
 
@@ -169,3 +172,44 @@ def test_a_named_board_is_picked_by_its_dtb(name: str) -> None:
     soc = {"A20": "sun7i-a20", "H3": "sun8i-h3", "A64": "sun50i-a64", "H5": "sun50i-h5"}
     dtb = DtbIdentity(Path(board.dtb), ("felboot,test", f"allwinner,{soc[board.soc]}"), None)
     assert profile_for_dtb(dtb).name == name
+
+
+# The DTB from the kernel's Debian package ---------------------------------------------------
+
+
+def fake_debian_kernel(root: Path, version: str, dtb: str) -> Path:
+    """/boot/vmlinuz-VERSION and /usr/lib/linux-image-VERSION/DTB, as Debian installs them."""
+    package = root / f"linux-image-{version}" / dtb
+    package.parent.mkdir(parents=True)
+    package.write_bytes((PAYLOADS / "sun7i-a20-felboot-test.dtb").read_bytes())
+    kernel = root / "boot" / f"vmlinuz-{version}"
+    kernel.parent.mkdir(exist_ok=True)
+    kernel.write_bytes((PAYLOADS / "zImage-arm32").read_bytes())
+    return kernel
+
+
+def test_debian_dtb_for_a_named_board_comes_from_the_kernels_package(tmp_path, monkeypatch):
+    monkeypatch.setattr(boards, "DEBIAN_DTB_ROOT", tmp_path)
+    kernel = fake_debian_kernel(tmp_path, "6.1.0-9-armmp-lpae", "sun7i-a20-cubieboard2.dtb")
+    found = boards.debian_dtb_for(kernel, load_board("cubieboard2"))
+    assert found == tmp_path / "linux-image-6.1.0-9-armmp-lpae" / "sun7i-a20-cubieboard2.dtb"
+    assert boards.debian_dtb_for(kernel, load_board("cubietruck")) is None  # not installed
+    assert boards.debian_dtb_for(kernel, load_board("a20")) is None  # a family names no DTB
+    assert boards.debian_dtb_for(tmp_path / "zImage", load_board("cubieboard2")) is None
+
+
+def test_plan_without_a_dtb_takes_the_named_boards_from_the_kernel_package(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(boards, "DEBIAN_DTB_ROOT", tmp_path)
+    kernel = fake_debian_kernel(tmp_path, "6.1.0-9-armmp-lpae", "sun7i-a20-cubieboard2.dtb")
+    xen = str(PAYLOADS / "xen-arm32.zimage")
+    uboot = ["--uboot", str(IMAGES / "u-boot-sunxi-with-spl-a20.bin"), "--uboot-for-other-board"]
+    assert main(["plan", "--board", "cubieboard2", *uboot, xen, str(kernel)]) == 0
+    assert "linux-image-6.1.0-9-armmp-lpae/sun7i-a20-cubieboard2.dtb" in capsys.readouterr().out
+    assert main(["plan", "--board", "a20", "--dram-size", "1G", xen, str(kernel)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "felboot: error: no DTB given and board a20 names no DTB (a SoC family profile): "
+        "pass XEN KERNEL DTB\n"
+    )

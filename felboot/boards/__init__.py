@@ -203,3 +203,18 @@ def load_board(name: str) -> BoardProfile:
 def list_boards() -> list[BoardProfile]:
     """Every built-in profile, families and boards, sorted by name."""
     return [load_board(name) for name in _known_names()]
+
+
+#: Debian installs /boot/vmlinuz-VERSION and its DTBs in /usr/lib/linux-image-VERSION/
+#: (`dpkg -S` of linux-image-6.1.0-*-armmp-lpae and -arm64).
+DEBIAN_KERNEL_PREFIX = "vmlinuz-"
+DEBIAN_DTB_ROOT = Path("/usr/lib")
+
+
+def debian_dtb_for(kernel: Path, board: BoardProfile) -> Path | None:
+    """The board's DTB from the same Debian kernel package as ``kernel``, when both exist."""
+    if board.dtb is None or not kernel.name.startswith(DEBIAN_KERNEL_PREFIX):
+        return None
+    version = kernel.name[len(DEBIAN_KERNEL_PREFIX) :]
+    candidate = DEBIAN_DTB_ROOT / f"linux-image-{version}" / board.dtb
+    return candidate if candidate.is_file() else None

@@ -23,9 +23,13 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
 
     images = list(args.images)
     expected = 2 if args.no_xen else 3
-    if len(images) != expected:
+    # One fewer: no DTB, which a named board then takes from the kernel's Debian package.
+    if len(images) not in (expected, expected - 1):
         shape = "KERNEL DTB" if args.no_xen else "XEN KERNEL DTB"
-        raise UsageError(f"expected {shape}, got {len(images)} file(s): {' '.join(images)}")
+        raise UsageError(
+            f"expected {shape}, got {len(images)} file(s): {' '.join(images) or 'none'} "
+            "(with --board NAME and Debian's /boot/vmlinuz-VERSION the DTB may be left out)"
+        )
     xen = None if args.no_xen else Path(images.pop(0))
     return RunRequest(
         board=args.board,
@@ -33,7 +37,7 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
         uboot=tuple(Path(path) for path in args.uboot),
         xen=xen,
         kernel=Path(images[0]),
-        dtb=Path(images[1]),
+        dtb=Path(images[1]) if len(images) > 1 else None,
         initrd=Path(args.initrd) if args.initrd else None,
         dram_size=parse_number(args.dram_size, "DRAM size") if args.dram_size else None,
         layout=args.layout,
