@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ from felboot.images.dtb import DeviceTree, parse_dtb
 from felboot.images.initrd import parse_initrd
 from felboot.images.kernel import KernelImage, parse_kernel
 from felboot.images.uboot import UBootBundle, load_uboot, soc_hint
+from felboot.images.uimage import LegacyImage
 from felboot.inputs_check import check_dom0_kernel, check_dtb_soc, check_slots, check_uboot_board
 from felboot.plan import (
     DEFAULT_SCRIPT_ADDRESS,
@@ -406,6 +409,47 @@ def save_script(script: BootScript, directory: Path) -> tuple[Path, Path]:
 
 
 @dataclass(frozen=True)
+class BoardSeen:
+    """The board a run booted, as far as it is known without extra requests."""
+
+    description: str  # the transport's: "usb 1:7 (port 1-1.2)", "sim A20 (1024 MiB)"
+    port: str | None  # the USB port path, when the transport has one
+    sid: str | None  # only when already known (a usb:sid= selection): reading costs a thunk
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"description": self.description, "port": self.port, "sid": self.sid}
+
+
+_PORT_IN_DESCRIPTION = re.compile(r"\(port ([0-9.-]+)\)")
+
+
+def board_seen(device: FelDevice, sid: str | None) -> BoardSeen:
+    description = device.transport.description
+    # Every USB transport (and a replay of one) names its port as UsbDeviceInfo.description
+    # writes it; a Transport.port_path attribute would be better (transport.py, transcript.py).
+    match = _PORT_IN_DESCRIPTION.search(description)
+    return BoardSeen(description, match[1] if match else None, sid)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds spent in each phase of a run (time.monotonic, or the clock execute was given)."""
+
+    find: float  # opening the device (with --wait: the wait) and asking who it is
+    spl: float  # the SPL: upload, run, DRAM measured
+    upload: float  # U-Boot, the images and the script
+    start: float  # the script handed over, U-Boot started
+
+    @property
+    def total(self) -> float:
+        return self.find + self.spl + self.upload + self.start
+
+    def to_dict(self) -> dict[str, float]:
+        values = {"find": self.find, "spl": self.spl, "upload": self.upload, "start": self.start}
+        return {key: round(value, 3) for key, value in {**values, "total": self.total}.items()}
+
+
+@dataclass(frozen=True)
 class RunReport:
     """What a run did: for the summary, --json and the tests."""
 
@@ -417,29 +461,102 @@ class RunReport:
     input_bytes: int  # the same images as the files given: what compression saved
     notes: tuple[str, ...]
     uboot_choice: UBootChoice | None = None
+    board: BoardSeen | None = None
+    timings: Timings | None = None  # None: a dry run
+    xen_args: str | None = None  # None: --no-xen
+    dom0_args: str = ""
+    kernel_file_size: int = 0  # the dom0 kernel as given (more than sent when gzip'ed)
 
     def uboot_line(self) -> str | None:
         return self.uboot_choice.summary() if self.uboot_choice else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "dram": {"size": self.dram.size, "source": self.dram.source},
-            "uboot": {
-                "files": [str(p) for p in self.uboot_choice.paths] if self.uboot_choice else [],
-                "why": self.uboot_choice.why if self.uboot_choice else None,
-                "entry": self.uboot.entry,
-                "aarch64": self.uboot.aarch64,
-                "regions": [
-                    {"name": name, "start": start, "end": end}
-                    for name, start, end in self.uboot.regions
-                ],
-            },
-            "script": {"address": self.plan.script_address, "size": len(self.script.image)},
-            "bytes_written": self.bytes_written,
-            "input_bytes": self.input_bytes,
-            "notes": list(self.notes),
-            "plan": self.plan.to_dict(),
-        }
+        return report_dict(self, dry_run=self.timings is None)
+
+    @property
+    def rate(self) -> float | None:
+        """Bytes per second from the first byte of the SPL to U-Boot's start (the link's speed)."""
+        if self.timings is None:
+            return None
+        busy = self.timings.total - self.timings.find
+        return self.bytes_written / busy if busy > 0 else None
+
+
+def planned_uboot(bundle: UBootBundle, dram_size: int) -> boot.UBootPlacement:
+    """Where U-Boot will go, as boot.load_uboot places it (for a dry run: no device)."""
+    regions = boot.uboot_regions(bundle, dram_size >> 20)
+    if isinstance(bundle.main, LegacyImage):
+        main = bundle.main  # named as load_uboot names it
+        return boot.UBootPlacement(
+            [(main.name or "U-Boot", main.load, main.load + len(main.data))], main.entry, False
+        )
+    _, entry = boot.plan_fit(bundle.main, bundle.spl, dram_size >> 20)
+    return boot.UBootPlacement(regions, entry, True)
+
+
+def dry_run_report(prepared: Prepared, request: RunRequest) -> RunReport:
+    """A run's report made without a device: what the run would send (board and timings None)."""
+    inputs = prepared.inputs
+    plan, script = require_plan(prepared, inputs.board)
+    if inputs.uboot is None:  # load_inputs insists on it for a run
+        raise UsageError("felboot run needs a U-Boot: pass --uboot")
+    xen_args, dom0_args = command_lines(inputs, request)
+    return RunReport(
+        plan,
+        script,
+        DramInfo(plan.dram_size, "profile"),
+        planned_uboot(inputs.uboot, plan.dram_size),
+        upload_size(prepared),
+        input_size(inputs),
+        tuple(prepared.notes),
+        uboot_choice=inputs.uboot_choice,
+        xen_args=None if request.no_xen else xen_args,
+        dom0_args=dom0_args,
+        kernel_file_size=inputs.kernel.file_size,
+    )
+
+
+def plan_dict(
+    plan: Plan, xen_args: str | None, dom0_args: str, kernel_file_size: int
+) -> dict[str, Any]:
+    """The plan as `plan --json` and the run report carry it: with the command lines, and
+    each region's ``gzip_of`` (the file's size when it went gzip'ed, else null)."""
+    data = plan.to_dict()
+    for region in data["regions"]:
+        gzipped = plan.kernel_gzipped and region["name"] == "kernel"
+        region["gzip_of"] = kernel_file_size if gzipped else None
+    data["xen_args"] = xen_args
+    data["dom0_args"] = dom0_args
+    return data
+
+
+def report_dict(report: RunReport, *, dry_run: bool) -> dict[str, Any]:
+    """`run --json` and `run --dry-run --json`: the same keys; a dry run's device and timings
+    are null, its dram and U-Boot placement the planned ones, upload_bytes what it would send."""
+    choice = report.uboot_choice
+    rate = report.rate
+    return {
+        "dry_run": dry_run,
+        "device": report.board.to_dict() if report.board else None,
+        "timings": report.timings.to_dict() if report.timings else None,
+        "upload_bytes": report.bytes_written,
+        "rate": round(rate) if rate is not None else None,
+        "input_bytes": report.input_bytes,
+        "dram": {"size": report.dram.size, "source": report.dram.source},
+        "uboot": {
+            "files": [str(p) for p in choice.paths] if choice else [],
+            "why": choice.why if choice else None,
+            "entry": report.uboot.entry,
+            "aarch64": report.uboot.aarch64,
+            "regions": [
+                {"name": name, "start": start, "end": end}
+                for name, start, end in report.uboot.regions
+            ],
+        },
+        "script": {"address": report.plan.script_address, "size": len(report.script.image)},
+        "notes": list(report.notes),
+        "plan": plan_dict(report.plan, report.xen_args, report.dom0_args, report.kernel_file_size),
+    }
 
 
 def check_device_matches(soc: SocInfo, inputs: RunInputs) -> None:
@@ -470,13 +587,24 @@ def execute(
     prepared: Prepared,
     request: RunRequest,
     progress: TransferProgress,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    search_started: float | None = None,
+    sid: str | None = None,
 ) -> RunReport:
-    """SPL -> plan (if DRAM had to be detected) -> U-Boot -> images -> script -> start."""
+    """SPL -> plan (if DRAM had to be detected) -> U-Boot -> images -> script -> start.
+
+    ``search_started`` is the clock's time when the caller began to look for the
+    device (the find phase includes that, and a --wait); ``sid`` the board's SID
+    when the caller already knows it.
+    """
     inputs = prepared.inputs
     bundle = inputs.uboot
     if bundle is None:  # load_inputs insists on it for a run; keep mypy and readers sure
         raise UsageError("felboot run needs a U-Boot: pass --uboot")
+    began = clock() if search_started is None else search_started
     soc = boot.boot_soc(device)
+    found = clock()
     check_device_matches(soc, inputs)
     boot.check_spl_suits(soc, bundle.spl)
     notes = list(prepared.notes)
@@ -487,6 +615,7 @@ def execute(
     known = known_dram_size(inputs, request)
     spl = boot.run_spl(device, bundle.spl, progress=progress, dram_size=known)
     notes.append(str(spl.dram))
+    spl_done = clock()
     # The board's own measurement (SPL header, else the probe) wins over --dram-size and
     # the profile; "profile" means nothing was measured.
     measured = spl.dram.source != "profile"
@@ -512,8 +641,13 @@ def execute(
         script=script_write(plan, script),
         progress=progress,
     )
+    started = clock()
+    # The last byte counted ends the upload; the handoff and the start follow it.
+    uploaded = max(spl_done, min(progress.last_at or spl_done, started))
+    timings = Timings(found - began, spl_done - found, uploaded - spl_done, started - uploaded)
     if not handed_off:
         notes.append(f"at the U-Boot prompt type: source 0x{plan.script_address:08x}")
+    xen_args, dom0_args = command_lines(inputs, request)
     return RunReport(
         plan,
         script,
@@ -523,6 +657,11 @@ def execute(
         input_size(inputs),
         tuple(notes),
         uboot_choice=inputs.uboot_choice,
+        board=board_seen(device, sid),
+        timings=timings,
+        xen_args=None if request.no_xen else xen_args,
+        dom0_args=dom0_args,
+        kernel_file_size=inputs.kernel.file_size,
     )
 
 

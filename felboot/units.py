@@ -29,12 +29,33 @@ def parse_number(text: str, what: str = "number") -> int:
 
 
 def format_size(size: int) -> str:
-    """ "8 MiB", "1.5 KiB", "123 bytes": for messages and tables."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale:
-            value = size / scale
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{size} bytes"
+    """A size for people, one style everywhere: "1 GiB", "864 KiB", "31.4 MiB", "130 bytes".
+
+    The largest binary unit that keeps the number below 1024, with one decimal,
+    and without it when that decimal is 0 (884,744 bytes is "864 KiB", not
+    "864.0 KiB"): at most 0.05 of the unit off; format_bytes gives the exact count.
+    """
+    if abs(size) < 1 << 10:
+        return f"{size} bytes"
+    units = ("KiB", "MiB", "GiB", "TiB")
+    for power, unit in enumerate(units, start=1):
+        value = size / (1 << (10 * power))
+        # Rounded first: 1,048,575 bytes is "1 MiB", not "1024 KiB".
+        if abs(round(value, 1)) < 1024 or unit == units[-1]:
+            return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    raise AssertionError("unreachable")  # the loop returns at the last unit
+
+
+def format_rate(size: int, seconds: float) -> str:
+    """ "512 KiB/s": bytes over time, in format_size's style; "-" when no time passed."""
+    if seconds <= 0:
+        return "-"
+    return f"{format_size(round(size / seconds))}/s"
+
+
+def format_seconds(seconds: float) -> str:
+    """ "0.42 s", "61.3 s": the phase times of a run."""
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
 
 
 def format_bytes(size: int) -> str:

@@ -111,7 +111,7 @@ def test_socs_lists_the_table_without_a_device(capsys):
     assert lines[0].split()[:3] == ["id", "name", "aliases"]
     h616 = next(line for line in lines if " H616 " in line)
     assert h616.split()[:6] == ["1823", "H616", "-", "AArch64", "0x40000000", "0x020000"]
-    assert h616.endswith("202 KiB (0x32a00)")  # up to the swap buffer's spare at 0x52a00
+    assert h616.endswith("202.5 KiB (0x32a00)")  # up to the swap buffer's spare at 0x52a00
     r528 = next(line for line in lines if " R528 " in line)
     assert "D1, D1s, T113-S3" in r528 and "AArch32" in r528
 
@@ -122,7 +122,7 @@ def test_socs_json(capsys):
     from felboot.soc import SOCS
 
     code, out, _ = run(capsys, "--json", "socs")
-    rows = json.loads(out)
+    rows = json.loads(out)["socs"]
     assert code == 0 and [row["name"] for row in rows] == [soc.name for soc in SOCS]
     a523 = next(row for row in rows if row["name"] == "A523")
     assert a523 == {

@@ -68,7 +68,7 @@ def test_text_is_readable_not_python(capsys: pytest.CaptureFixture[str], fixture
 def test_json_keeps_the_data_and_numbers_are_ints(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--json", "inspect", "fixtures/images/u-boot-sunxi-with-spl-a64.bin")
     assert code == 0
-    info = json.loads(out)
+    (info,) = json.loads(out)["files"]
     assert info["kind"] == "u-boot-with-spl"
     assert info["spl"]["soc_id"] == 0x1689
     assert info["main_offset"] == 0x8000
@@ -77,18 +77,18 @@ def test_json_keeps_the_data_and_numbers_are_ints(capsys: pytest.CaptureFixture[
     assert info["problems"] == [] and info["warnings"] == []
 
 
-def test_json_of_several_files_is_a_list(capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_of_several_files_lists_them(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys, "--json", "inspect", "fixtures/payloads/zImage-arm32", "fixtures/images/boot.scr"
     )
     assert code == 0
-    assert [item["kind"] for item in json.loads(out)] == ["zImage", "legacy-image"]
+    assert [item["kind"] for item in json.loads(out)["files"]] == ["zImage", "legacy-image"]
 
 
 def test_json_and_problem_exit(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--json", "inspect", "fixtures/images/broken-spl-bad-checksum.bin")
     assert code == 1
-    assert json.loads(out)["spl"]["checksum_ok"] is False
+    assert json.loads(out)["files"][0]["spl"]["checksum_ok"] is False
     assert "does not match the computed" in err
 
 

@@ -121,7 +121,7 @@ def test_wrong_soc_is_refused_before_anything_is_written():
 def test_images_that_do_not_fit_fail_before_the_device_is_touched():
     request = RunRequest(board="cubieboard2", reserve_top=(1 << 30) - (4 << 20), **A20)
     with pytest.raises(
-        PlanError, match=r"zImage-arm32 \(zImage\) needs 192 KiB.*only 4.0 MiB is left"
+        PlanError, match=r"zImage-arm32 \(zImage\) needs 192 KiB.*only 4 MiB is left"
     ):
         prepare(request)
 

@@ -458,7 +458,7 @@ def test_headline_on_the_model_with_the_fixture_uboot(fixtures_only, capsys, tmp
     )
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].endswith("U-Boot started; the board has left FEL")
+    assert lines[0].endswith("U-Boot started, the board has left FEL")
     assert lines[1] == (
         f"U-Boot: {IMAGES / 'u-boot-sunxi-with-spl-a20.bin'}, matches cubietech,cubietruck"
     )

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from felboot.commands.common import (
     emit,
@@ -15,6 +14,15 @@ from felboot.commands.common import (
     tree_lines,
 )
 from felboot.images import load
+from felboot.units import format_size
+
+if TYPE_CHECKING:
+    from felboot.dram import DramInfo
+
+
+def dram_text(dram: DramInfo) -> str:
+    """ "DRAM 1 GiB (probed)": DramInfo in format_size's style."""
+    return f"DRAM {format_size(dram.size)} ({dram.source})"
 
 
 def cmd_spl(args: argparse.Namespace) -> int:
@@ -28,7 +36,7 @@ def cmd_spl(args: argparse.Namespace) -> int:
     emit(
         args,
         {"dram_size": result.dram.size, "dram_source": result.dram.source},
-        f"SPL done, the board is back in FEL: {result.dram}",
+        f"SPL done, the board is back in FEL: {dram_text(result.dram)}",
     )
     return 0
 
@@ -53,8 +61,8 @@ def cmd_uboot(args: argparse.Namespace) -> int:
         result = boot_uboot(device, bundle, writes=writes, script=script, progress=progress)
     emit(
         args,
-        {"dram_size": result.dram.size, "dram_source": result.dram.source},
-        f"{result.dram}; U-Boot started, the board has left FEL",
+        {"dram_size": result.dram.size, "dram_source": result.dram.source, "upload_bytes": total},
+        f"{dram_text(result.dram)}; U-Boot started, the board has left FEL",
     )
     return 0
 
@@ -86,10 +94,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from felboot.images.identify import describe_file, report_lines
 
     reports = [describe_file(Path(name)) for name in args.files]
-    if args.json:
-        print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
-    else:
-        print("\n\n".join("\n".join(report_lines(report)) for report in reports))
+    text = "\n\n".join("\n".join(report_lines(report)) for report in reports)
+    emit(args, {"files": reports}, text)
     # Problems (and warnings) go to stderr too, so a script that reads only the
     # exit code and stderr still learns why it is 1.
     for report in reports:

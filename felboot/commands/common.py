@@ -31,11 +31,24 @@ def write_output_file(path: str, data: bytes | bytearray) -> None:
         raise UsageError(f"cannot write {path}: {error.strerror}") from None
 
 
-def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    """Print a result: JSON with --json, else the human text."""
+#: The version of every --json object (docs/json.md): raised only when a key is removed,
+#: renamed or changes meaning; new keys do not raise it.
+JSON_SCHEMA = 1
+
+
+def json_document(data: dict[str, Any]) -> str:
+    """One top-level --json object: "schema" first, then the command's keys."""
+    return json.dumps({"schema": JSON_SCHEMA, **data}, indent=2)
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str | None) -> None:
+    """Print a result: JSON with --json (one object, schema first), else the human text.
+
+    ``text`` None prints nothing without --json (commands that are silent on success).
+    """
     if args.json:
-        print(json.dumps(data, indent=2))
-    else:
+        print(json_document(data))
+    elif text is not None:
         print(text)
 
 

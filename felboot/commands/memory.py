@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterator, Sequence
 
 from felboot.commands.common import (
@@ -29,13 +28,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from felboot.devices import NO_DEVICE, list_devices
 
     listings = list_devices()
-    if args.json:
-        print(json.dumps([listing.to_dict() for listing in listings], indent=2))
-    elif not listings:
-        print(NO_DEVICE)
-    else:
-        for listing in listings:
-            print(listing.summary())
+    text = "\n".join(listing.summary() for listing in listings) or NO_DEVICE
+    emit(args, {"devices": [listing.to_dict() for listing in listings]}, text)
     return 0
 
 
@@ -75,9 +69,12 @@ def cmd_read(args: argparse.Namespace) -> int:
 
     address = parse_number(args.address, "address")
     length = parse_number(args.length, "length")
+    if args.json and args.file == "-":
+        raise UsageError("read to '-' puts the memory on stdout, where --json goes: name a file")
     with open_device(args) as device, progress_bar(length, "read", args.quiet) as progress:
         data = device.read(address, length, progress)
     write_output_file(args.file, data)
+    emit(args, {"address": address, "length": len(data), "file": args.file}, None)
     return 0
 
 
@@ -109,6 +106,8 @@ def cmd_write(args: argparse.Namespace) -> int:
             for address, name, data in pairs:
                 log.info("writing %s (%d bytes) to 0x%08x", name, len(data), address)
                 device.write(address, data, progress)
+    writes = [{"address": a, "file": name, "size": len(data)} for a, name, data in pairs]
+    emit(args, {"writes": writes, "bytes": total}, None)
     return 0
 
 
@@ -117,8 +116,8 @@ def cmd_hexdump(args: argparse.Namespace) -> int:
     length = parse_number(args.length, "length")
     with open_device(args) as device:
         data = device.read(address, length)
-    for line in hexdump_lines(address, data):
-        print(line)
+    text = "\n".join(hexdump_lines(address, data))
+    emit(args, {"address": address, "length": len(data), "data": bytes(data).hex()}, text)
     return 0
 
 
@@ -127,11 +126,13 @@ def cmd_exec(args: argparse.Namespace) -> int:
     with open_device(args) as device:
         if args.no_return:
             device.jump(address)
-            return 0
-        device.execute(address)
-        # The ROM answers an EXEC before it runs the code: one more request tells
-        # whether the code came back (sunxi-fel's `exe` does not check; we do).
-        device.wait_returned()
+        else:
+            device.execute(address)
+            # The ROM answers an EXEC before it runs the code: one more request tells
+            # whether the code came back (sunxi-fel's `exe` does not check; we do).
+            device.wait_returned()
+    # returned: false means not waited for (--no-return); a code that hangs is an error.
+    emit(args, {"address": address, "returned": not args.no_return}, None)
     return 0
 
 
@@ -150,11 +151,16 @@ def cmd_writel(args: argparse.Namespace) -> int:
         raise UsageError(f"value {args.value} does not fit in 32 bits")
     with open_device(args) as device:
         device.writel(address, value)
+    emit(args, {"address": address, "value": value}, None)
     return 0
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
     with open_device(args) as device:
         device.reset()
-    print("reset requested through the watchdog: the board reboots from its boot media")
+    emit(
+        args,
+        {"reset": "watchdog"},
+        "reset requested through the watchdog: the board reboots from its boot media",
+    )
     return 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from felboot.commands.common import emit
 from felboot.soc import SOCS, SocInfo
+from felboot.units import format_size
 
 
 def soc_row(soc: SocInfo) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def _line(row: dict[str, Any]) -> str:
     limit = row["spl_size_limit"]
     return (
         f"{row['soc_id']:04x}  {row['name']:<8} {aliases:<18} {starts:<7} "
-        f"0x{row['dram_base']:08x}  0x{row['spl_addr']:06x}  {limit // 1024:>4} KiB (0x{limit:x})"
+        f"0x{row['dram_base']:08x}  0x{row['spl_addr']:06x}  {format_size(limit):>8} (0x{limit:x})"
     )
 
 
@@ -44,10 +45,5 @@ HEADER = (
 
 def cmd_socs(args: argparse.Namespace) -> int:
     rows = [soc_row(soc) for soc in SOCS]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(HEADER)
-    for row in rows:
-        print(_line(row))
+    emit(args, {"socs": rows}, "\n".join([HEADER, *map(_line, rows)]))
     return 0

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from felboot.commands.common import (
+    emit,
     log,
     open_device,
     print_warnings,
 )
 from felboot.errors import UsageError
-from felboot.units import parse_number
+from felboot.units import format_rate, format_seconds, format_size, parse_number
 
 
 def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
@@ -53,75 +55,158 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
     )
 
 
-def plan_table(plan: Any) -> Iterator[str]:
-    from felboot.units import format_size
+PROBE_PREFIX = "SPL DRAM probe"  # plan.py's name for the words the SPL's DRAM probe touches
 
+
+@dataclass(frozen=True)
+class TableRow:
+    start: int
+    end: int | None  # None: no range (nothing claimed beyond the bytes)
+    name: str
+    room: int | None  # bytes the range claims
+    data: str  # what goes there: a size, or "keep clear"
+    source: str
+
+
+def region_table(rows: Iterable[TableRow]) -> Iterator[str]:
+    """The one table of `plan`, `run --dry-run` and `run`: by address, every column aligned."""
+    header = ("start", "end", "region", "room", "data", "from")
+    cells = [header] + [
+        (
+            f"0x{row.start:08x}",
+            f"0x{row.end:08x}" if row.end is not None else "",
+            row.name,
+            format_size(row.room) if row.room is not None else "",
+            row.data,
+            row.source,
+        )
+        for row in sorted(rows, key=lambda row: (row.start, row.end or row.start))
+    ]
+    widths = [max(len(cell[i]) for cell in cells) for i in range(len(header))]
+    right = {3}  # sizes line up on their unit
+    for cell in cells:
+        parts = [
+            text.rjust(widths[i]) if i in right else text.ljust(widths[i])
+            for i, text in enumerate(cell)
+        ]
+        yield ("  " + "  ".join(parts)).rstrip()
+
+
+def plan_rows(
+    plan: Any, script_size: int, kernel_file_size: int, uboot: Any, uboot_source: str, verbose: bool
+) -> list[TableRow]:
+    """The images, the script, U-Boot's parts (when known) and what is kept clear."""
+    rows = []
+    for region in plan.regions:
+        data = format_size(region.size)
+        if region.name == "kernel" and plan.kernel_gzipped:
+            data += f" (gzip of {format_size(kernel_file_size)})"
+        room = region.end - region.start
+        rows.append(TableRow(region.start, region.end, region.name, room, data, region.source))
+    if uboot is not None:
+        for name, start, end in uboot.regions:
+            rows.append(
+                TableRow(start, end, name, end - start, format_size(end - start), uboot_source)
+            )
+    for region in plan.reserved:
+        if region.name == "boot script":
+            data, source = format_size(script_size), "boot.scr"
+        elif region.name == "U-Boot load area" and uboot is not None:
+            continue  # its parts are listed instead
+        elif region.name.startswith(PROBE_PREFIX) and not verbose:
+            continue  # a few words the SPL probes: -v lists them
+        else:
+            data, source = "keep clear", ""
+        room = region.end - region.start
+        rows.append(TableRow(region.start, region.end, region.name, room, data, source))
+    return rows
+
+
+def plan_lines(
+    plan: Any,
+    *,
+    script_size: int,
+    kernel_file_size: int,
+    xen_args: str | None,
+    dom0_args: str,
+    uboot: Any = None,
+    uboot_source: str = "",
+    verbose: bool = False,
+) -> Iterator[str]:
+    """The plan's heading, its table and the command lines (plan, run --dry-run and run)."""
     yield (
         f"{plan.board} ({plan.soc}, {format_size(plan.dram_size)} DRAM at "
         f"0x{plan.dram_base:08x}), layout {plan.layout}, {plan.boot_command}"
     )
-    rows = [(r, "write") for r in plan.regions] + [(r, "keep clear") for r in plan.reserved]
-    for region, role in sorted(rows, key=lambda row: row[0].start):
-        used = f"{format_size(region.size)} used" if role == "write" else role
-        source = f"  {region.source}" if role == "write" and region.source else ""
-        yield (
-            f"  0x{region.start:08x}-0x{region.end:08x}  {region.name:<16} "
-            f"{format_size(region.end - region.start):>9}  {used}{source}"
-        )
-    yield f"  boot.scr at 0x{plan.script_address:08x}"
+    rows = plan_rows(plan, script_size, kernel_file_size, uboot, uboot_source, verbose)
+    yield from region_table(rows)
+    probes = [r for r in plan.reserved if r.name.startswith(PROBE_PREFIX)]
+    if probes and not verbose:
+        yield f"  (and {len(probes)} words the SPL's DRAM probe uses, kept clear: -v lists them)"
+    if xen_args is not None:
+        yield f"Xen command line:  {xen_args or '(empty)'}"
+    label = "Linux command line:" if xen_args is None else "dom0 command line: "
+    yield f"{label} {dom0_args or '(empty)'}"
 
 
 def cmd_boards(args: argparse.Namespace) -> int:
     from felboot.boards import list_boards
-    from felboot.units import format_size
 
     boards = list_boards()
-    if args.json:
-        rows = [
-            {
-                "name": b.name,
-                "soc": b.soc,
-                "dram_size": b.dram_size,
-                "display": b.display,
-                "uboot": [str(p) for p in b.uboot],
-                "uboot_installed": bool(b.uboot) and all(p.exists() for p in b.uboot),
-                "description": b.description,
-            }
-            for b in boards
-        ]
-        print(json.dumps(rows, indent=2))
-        return 0
-    for board in boards:
+    rows = [
+        {
+            "name": b.name,
+            "soc": b.soc,
+            "dram_size": b.dram_size,
+            "display": b.display,
+            "uboot": [str(p) for p in b.uboot],
+            "uboot_installed": bool(b.uboot) and all(p.exists() for p in b.uboot),
+            "description": b.description,
+        }
+        for b in boards
+    ]
+    lines = []
+    for board, row in zip(boards, rows, strict=True):
         dram = format_size(board.dram_size) if board.dram_size else "detect"
-        installed = bool(board.uboot) and all(path.exists() for path in board.uboot)
-        uboot = "U-Boot installed" if installed else "needs --uboot"
-        print(f"{board.name:<22} {board.soc:<5} {dram:<8} {uboot:<16} {board.description}")
+        uboot = "U-Boot installed" if row["uboot_installed"] else "needs --uboot"
+        lines.append(f"{board.name:<22} {board.soc:<5} {dram:<8} {uboot:<16} {board.description}")
+    emit(args, {"boards": rows}, "\n".join(lines))
     return 0
 
 
-def print_plan(args: argparse.Namespace, prepared: Any, plan: Any) -> None:
-    """The plan as `plan` and `run --dry-run` show it: the U-Boot choice, then the table."""
-    choice = prepared.inputs.uboot_choice
-    if args.json:
-        data = plan.to_dict()
-        data["uboot"] = (
-            {"files": [str(path) for path in choice.paths], "why": choice.why} if choice else None
-        )
-        print(json.dumps(data, indent=2))
-        return
-    if choice is not None:
-        print(choice.summary())
-    print("\n".join(plan_table(plan)))
+def plan_document(prepared: Any, request: Any, plan: Any) -> dict[str, Any]:
+    """`plan --json`: the plan with its command lines and the U-Boot choice."""
+    from felboot.run import command_lines, plan_dict
+
+    inputs = prepared.inputs
+    xen_args, dom0_args = command_lines(inputs, request)
+    data = plan_dict(plan, None if request.no_xen else xen_args, dom0_args, inputs.kernel.file_size)
+    choice = inputs.uboot_choice
+    data["uboot"] = (
+        {"files": [str(path) for path in choice.paths], "why": choice.why} if choice else None
+    )
+    return data
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from felboot.run import prepare, require_plan
+    from felboot.run import command_lines, prepare, require_plan
 
     request = run_request(args, need_uboot=False)
     prepared = prepare(request)
-    plan, _ = require_plan(prepared, prepared.inputs.board)
-    print_warnings((*prepared.inputs.warnings, *plan.warnings))
-    print_plan(args, prepared, plan)
+    inputs = prepared.inputs
+    plan, script = require_plan(prepared, inputs.board)
+    print_warnings((*inputs.warnings, *plan.warnings))
+    xen_args, dom0_args = command_lines(inputs, request)
+    lines = [inputs.uboot_choice.summary()] if inputs.uboot_choice else []
+    lines += plan_lines(
+        plan,
+        script_size=len(script.image),
+        kernel_file_size=inputs.kernel.file_size,
+        xen_args=None if request.no_xen else xen_args,
+        dom0_args=dom0_args,
+        verbose=args.verbose > 0,
+    )
+    emit(args, plan_document(prepared, request, plan), "\n".join(lines))
     return 0
 
 
@@ -132,58 +217,110 @@ def cmd_script(args: argparse.Namespace) -> int:
     plan, script = require_plan(prepared, prepared.inputs.board)
     print_warnings((*prepared.inputs.warnings, *plan.warnings))
     text_path, image_path = save_script(script, Path(args.output))
-    print(f"wrote {text_path} and {image_path} (load boot.scr at 0x{plan.script_address:08x})")
+    emit(
+        args,
+        {
+            "boot_cmd": str(text_path),
+            "boot_scr": str(image_path),
+            "script_address": plan.script_address,
+            "size": len(script.image),
+        },
+        f"wrote {text_path} and {image_path} (load boot.scr at 0x{plan.script_address:08x})",
+    )
     return 0
 
 
-def run_summary(report: Any) -> Iterator[str]:
+def report_lines(report: Any, *, verbose: bool = False) -> Iterator[str]:
+    """What a run (or a dry run: no board, no timings) did, as the summary shows it."""
     from felboot.run import expected_console
-    from felboot.units import format_size
 
     plan = report.plan
-    yield f"{report.dram} - U-Boot started; the board has left FEL"
+    if report.timings is not None:
+        dram = f"DRAM {format_size(report.dram.size)} ({report.dram.source})"
+        yield f"{dram}; U-Boot started, the board has left FEL"
     if report.uboot_line():
         yield report.uboot_line()
-    for name, start, end in report.uboot.regions:
-        yield f"  0x{start:08x}-0x{end:08x}  {name[:16]:<16} {format_size(end - start)}"
-    for region in plan.regions:
-        yield (
-            f"  0x{region.start:08x}-0x{region.end:08x}  {region.name:<16} "
-            f"{format_size(region.size)}  {region.source or ''}"
-        )
-    script_size = format_size(len(report.script.image))
-    yield f"  0x{plan.script_address:08x}             {'boot.scr':<16} {script_size}"
+    choice = report.uboot_choice
+    yield from plan_lines(
+        plan,
+        script_size=len(report.script.image),
+        kernel_file_size=report.kernel_file_size,
+        xen_args=report.xen_args,
+        dom0_args=report.dom0_args,
+        uboot=report.uboot,
+        uboot_source=str(choice.paths[-1]) if choice else "",  # U-Boot proper's file
+        verbose=verbose,
+    )
     sent, given = format_size(report.bytes_written), format_size(report.input_bytes)
-    gzip_note = ", the dom0 kernel gzip'ed" if plan.kernel_gzipped else ""
-    yield f"Sent {sent} for {given} of input{gzip_note}. On the serial console (115200 8N1):"
+    if report.timings is None:
+        yield f"Would send {sent} for {given} of input. Dry run: nothing was sent to a device."
+        return
+    yield "On the serial console (115200 8N1):"
     for line in expected_console(report):
         yield f"  - {line}"
+    board = report.board
+    port = f", port {board.port}" if board.port else ""
+    sid = f", SID {board.sid}" if board.sid else ""
+    yield f"Board: {board.description}{port}{sid}"
+    t = report.timings
+    yield (
+        f"Time: find {format_seconds(t.find)}, SPL {format_seconds(t.spl)}, "
+        f"upload {format_seconds(t.upload)}, start {format_seconds(t.start)}; "
+        f"total {format_seconds(t.total)}"
+    )
+    rate = format_rate(report.bytes_written, t.total - t.find)
+    yield f"Sent {sent} at {rate} for {given} of input."
+
+
+def known_sid(spec: str) -> str | None:
+    """The SID a usb:sid= selection names (already read to pick the board), else None."""
+    from felboot.devices import UsbSelector, parse_device_spec
+
+    selector = parse_device_spec(spec)
+    if not isinstance(selector, UsbSelector) or selector.sid is None:
+        return None
+    return ":".join(selector.sid[i : i + 8] for i in range(0, 32, 8))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from felboot.progress import progress_bar
-    from felboot.run import execute, prepare, require_plan, save_script, upload_size
+    from felboot.run import (
+        dry_run_report,
+        execute,
+        prepare,
+        require_plan,
+        save_script,
+        upload_size,
+    )
 
     # A dry run needs what the run needs: the same U-Boot lookup, the same refusals.
     request = run_request(args, need_uboot=True)
     prepared = prepare(request)
     print_warnings(prepared.inputs.warnings)
+    verbose = args.verbose > 0
     if args.dry_run:
         plan, script = require_plan(prepared, prepared.inputs.board)
         print_warnings(plan.warnings)
         if args.save_script:
             save_script(script, Path(args.save_script))
-        print_plan(args, prepared, plan)
-        if not args.json:
-            print("dry run: nothing was sent to a device")
+        report = dry_run_report(prepared, request)
+        emit(args, report.to_dict(), "\n".join(report_lines(report, verbose=verbose)))
         return 0
     if prepared.plan is not None:
         print_warnings(prepared.plan.warnings)
+    search_started = time.monotonic()
     with (
         open_device(args) as device,
         progress_bar(upload_size(prepared), "upload", args.quiet) as progress,
     ):
-        report = execute(device, prepared, request, progress)
+        report = execute(
+            device,
+            prepared,
+            request,
+            progress,
+            search_started=search_started,
+            sid=known_sid(args.device),
+        )
     if prepared.plan is None or report.plan is not prepared.plan:
         # Planned (again) once the SPL measured DRAM: these warnings are new.
         print_warnings(
@@ -197,8 +334,5 @@ def cmd_run(args: argparse.Namespace) -> int:
         save_script(report.script, Path(args.save_script))
     for note in report.notes:
         log.info("%s", note)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print("\n".join(run_summary(report)))
+    emit(args, report.to_dict(), "\n".join(report_lines(report, verbose=verbose)))
     return 0
