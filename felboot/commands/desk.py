@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,15 @@ def configure(
     cwd: Path | None = None,
     environ: dict[str, str] | None = None,
     user_file: Path | None = None,
+    types: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> MergedConfig | None:
     """Load the config for ``args`` and fill what the command line left out.
 
     Keeps the result in ``args.felboot_config``. A ConfigError goes up, except for
     a command that set ``config_error_ok`` (doctor, which reports it as a check):
     then ``args.config_error`` holds it and only the built-in defaults apply.
+    ``types``: dest -> the ``type=`` function of its option, applied to config values
+    (see felboot.config.apply_to_args).
     """
     explicit = Path(args.config) if getattr(args, "config", None) else None
     env = dict(os.environ) if environ is None else environ
@@ -59,7 +62,8 @@ def configure(
             raise
         args.config_error = error
         config = None
-    apply_to_args(config or MergedConfig({}, None, Path("-"), False), args, RUN_DEFAULTS)
+    empty = MergedConfig({}, None, Path("-"), False)
+    apply_to_args(config or empty, args, RUN_DEFAULTS, types)
     args.felboot_config = config
     return config
 
