@@ -172,6 +172,8 @@ class Console:
         *,
         timestamps: str | None = None,  # None, "wall" or "relative"
     ) -> None:
+        if timestamps not in (None, "wall", "relative"):
+            raise UsageError(f"--timestamps {timestamps!r}: give relative or wall")
         self.spec = spec
         self.log_path = log_path
         self.timestamps = timestamps
@@ -369,6 +371,8 @@ def watch(console: Console, check: Check, out: TextIO) -> Verdict:
     after it) arrived, or check.timeout passed; with no timeout and nothing to
     expect it streams until Ctrl-C (KeyboardInterrupt is the caller's).
     """
+    if not console.is_open:
+        raise RuntimeError("watch() needs an open console: call console.open() first")
     started = time.monotonic()
     watcher = Watcher(check, started)
     deadline = None if check.timeout is None else started + check.timeout

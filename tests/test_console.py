@@ -349,3 +349,10 @@ def test_bad_options_are_one_line_each(argv: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=re.escape(message)) as caught:
         console_from_args(parse(*argv))
     assert "\n" not in str(caught.value)
+
+
+def test_bad_timestamps_and_an_unopened_console() -> None:
+    with pytest.raises(UsageError, match="--timestamps 'utc': give relative or wall"):
+        Console(ConsoleSpec("/dev/ttyS0"), timestamps="utc")
+    with pytest.raises(RuntimeError, match="open"):
+        watch(Console(ConsoleSpec("/dev/ttyS0")), make_check(timeout=1), io.StringIO())
