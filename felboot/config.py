@@ -25,10 +25,12 @@ the type it takes: a misspelt key silently ignored would boot the wrong image.
 ``FELBOOT_UBOOT_PATH`` (which adds to it, as before) and before ``/usr/lib/u-boot``.
 
 "Not given on the command line" (``apply_to_args``): an option the user did not
-give is ``None`` in the parsed arguments, so every option a config can fill is
-declared with ``default=None`` (the real default then comes from ``defaults``), and
-the image positional takes ``nargs="*"`` (an empty list: not given). ``None``
-cannot come from a command line, so ``--layout safe`` given on purpose still
+give is ``None`` in the parsed arguments, or ``[]`` for a repeatable
+(``action="append"``) one, so every option a config can fill is declared with
+``default=None`` (``default=[]`` for append; the real default then comes from
+``defaults``), and the image positional takes ``nargs="*"`` (an empty list: not
+given). Neither can come from a command line (an append option given holds a
+value), so ``--layout safe`` given on purpose still
 beats ``layout = "recipe"`` in a file, which comparing against the parser's
 default could not tell apart. An attribute the parsed arguments do not have at
 all (a command without that option) is left alone.
@@ -384,17 +386,17 @@ def apply_to_args(
     defaults: Mapping[str, Any] = RUN_DEFAULTS,
     types: Mapping[str, Callable[[Any], Any]] | None = None,
 ) -> argparse.Namespace:
-    """Fill each option the user did not give (None) from ``config``, else from ``defaults``.
+    """Fill each option the user did not give (None, []) from ``config``, else ``defaults``.
 
     Values go in as the command line would give them before argparse's ``type=``:
-    paths and sizes as strings, lists as lists; ``types`` maps a dest to the
-    function its option's ``type=`` names, applied here too (to each item of a
-    list). The image positional (``images``), when empty, takes the config's
-    xen, kernel and dtb. Returns ``args``, changed in place.
+    strings (paths, sizes, seconds too), lists of strings for repeatable options.
+    ``types`` maps a dest to the function its option's ``type=`` names, applied
+    here too (to each item of a list). The image positional (``images``), when
+    empty, takes the config's xen, kernel and dtb. Returns ``args``, changed in place.
     """
     types = types or {}
     for key, dest in OPTION_DESTS.items():
-        if not hasattr(args, dest) or getattr(args, dest) is not None:
+        if not hasattr(args, dest) or getattr(args, dest) not in (None, []):
             continue
         if key == "board" and getattr(args, "board_file", None):
             continue  # --board-file given: a configured board name would conflict with it
@@ -411,13 +413,11 @@ def apply_to_args(
 
 def _as_argument(value: Any, convert: Callable[[Any], Any] | None) -> Any:
     def one(item: Any) -> Any:
-        text = str(item) if isinstance(item, (Path, int)) and not isinstance(item, bool) else item
+        text = str(item)  # paths, sizes, seconds: strings, as a command line gives them
         return convert(text) if convert is not None else text
 
     if isinstance(value, tuple):
         return [one(item) for item in value]
-    if isinstance(value, float):
-        return convert(value) if convert is not None else value
     return one(value)
 
 

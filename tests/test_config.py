@@ -139,6 +139,10 @@ def test_apply_fills_what_was_not_given_and_the_images(project: Path) -> None:
     assert args.expect == ["Xen", "login:"]
     assert (args.layout, args.xen_args, args.device) == ("safe", "", "usb")  # defaults
     assert args.initrd is None and args.fail_on is None  # neither given nor configured
+    assert apply_to_args(config, run_args()).timeout == "90"  # as a command line gives it
+    # An append option's default [] is "not given" too: append never yields [].
+    assert apply_to_args(config, run_args(expect=[])).expect == ["Xen", "login:"]
+    assert apply_to_args(config, run_args(expect=["x"])).expect == ["x"]
 
     given = apply_to_args(config, run_args(images=["a", "b", "c"], uboot=["mine.bin"]))
     assert given.images == ["a", "b", "c"] and given.uboot == ["mine.bin"]
