@@ -17,6 +17,7 @@ command, then press the FEL button.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -133,7 +134,7 @@ def parse_device_spec(spec: str) -> DeviceSpec:
         return SimSpec(rest)
     elif kind == "replay" and rest:
         return ReplaySpec(Path(rest))
-    raise UsageError(f"--device {spec!r} is not a device: use one of {VALID_FORMS}")
+    raise UsageError(f"--device {spec!r} is not a device: use one of {VALID_FORMS}", culprit=spec)
 
 
 # Finding and opening USB devices -------------------------------------------------
@@ -178,12 +179,14 @@ def open_transport(
     record: Path | None = None,
     note: str | None = None,
     bus: UsbBus | None = None,
+    replace: bool = True,
 ) -> Transport:
     """Open the device ``spec`` names; wrap it in a recorder when ``record`` is set.
 
     ``wait`` (seconds, may be inf) polls the USB bus until a matching board
     appears; 0 or None looks once. ``note`` goes into a recording's header (the
-    command line). ``bus`` replaces the real USB bus (tests).
+    command line); ``replace`` False refuses an existing ``record`` file.
+    ``bus`` replaces the real USB bus (tests).
     """
     parsed = parse_device_spec(spec)
     transport: Transport
@@ -206,7 +209,7 @@ def open_transport(
     from felboot.transcript import RecordingTransport
 
     try:
-        return RecordingTransport(transport, record, note)
+        return RecordingTransport(transport, record, note, overwrite=replace)
     except FelbootError:
         transport.close()
         raise
@@ -215,9 +218,8 @@ def open_transport(
 def _open_usb(selector: UsbSelector, wait: float, bus: UsbBus) -> Transport:
     deadline = time.monotonic() + wait
     if wait:
-        log.info(
-            "waiting up to %s s for a FEL device (%s): press the FEL button now", wait, selector
-        )
+        limit = "forever" if math.isinf(wait) else f"up to {wait:g} s"
+        log.info("waiting %s for a FEL device (%s): press the FEL button now", limit, selector)
     first_seen: dict[UsbDeviceInfo, float] = {}
     sids: dict[UsbDeviceInfo, str | None] = {}  # SIDs already read, so polling opens each once
     while True:

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 
 class FelbootError(Exception):
-    """Base class: one actionable line for the user."""
+    """Base class: one actionable line for the user.
+
+    ``culprit``, when the raiser knows it, is the file, option or device at
+    fault by itself (the --json error object carries it for scripts).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, culprit: str | None = None) -> None:
+        super().__init__(message)
+        self.culprit = culprit
 
 
 class UsageError(FelbootError):

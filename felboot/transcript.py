@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -107,19 +109,46 @@ def _sha256(data: bytes) -> str:
 
 
 class RecordingTransport(Transport):
-    """Passes every transfer to ``inner`` and appends it to the transcript at ``path``."""
+    """Passes every transfer to ``inner`` and appends it to the transcript at ``path``.
 
-    def __init__(self, inner: Transport, path: Path, note: str | None = None) -> None:
+    The transcript is written under a temporary name in the same directory and
+    renamed to ``path`` by close(), also when the session failed: a partial
+    transcript, ending at the transfer that failed, is the evidence of that
+    failure. An existing ``path`` is replaced only with ``overwrite``; a path that
+    is no regular file (a FIFO, /dev/stdout) is written in place.
+    """
+
+    def __init__(
+        self, inner: Transport, path: Path, note: str | None = None, *, overwrite: bool = True
+    ) -> None:
         self.inner = inner
         self.path = path
         self.description = inner.description
         self._count = 0
+        self._temporary: Path | None = None
+        self._write_failed = False
+        in_place = path.exists() and not path.is_file()
+        if path.is_file() and not overwrite:
+            raise UsageError(
+                f"transcript {path} exists: add --force to replace it, or record to another file",
+                culprit=str(path),
+            )
         try:
+            if in_place:
+                stream = path.open("w", encoding="utf-8", buffering=1)
+            else:
+                handle, name = tempfile.mkstemp(
+                    prefix=f".{path.name}.", suffix=".partial", dir=path.parent
+                )
+                self._temporary = Path(name)
+                os.fchmod(handle, 0o666 & ~_umask())  # mkstemp's 0600 is for secrets
+                stream = os.fdopen(handle, "w", encoding="utf-8", buffering=1)
             # Line-buffered: a crash or Ctrl-C still leaves every transfer so far on disk.
-            self._file: IO[str] | None = path.open("w", encoding="utf-8", buffering=1)
+            self._file: IO[str] | None = stream
         except OSError as error:
             raise UsageError(
-                f"cannot write transcript {path}: {error.strerror}: choose another --record path"
+                f"cannot write transcript {path}: {error.strerror}: choose another --record path",
+                culprit=str(path),
             ) from None
         header = {
             HEADER_KEY: FORMAT_VERSION,
@@ -127,7 +156,11 @@ class RecordingTransport(Transport):
             "created": _creation_time().isoformat(timespec="seconds"),
             "note": note,
         }
-        self._write(header)
+        try:
+            self._write(header)
+        except FelbootError:
+            self._discard()
+            raise
 
     def bulk_out(self, data: bytes | memoryview) -> None:
         transfer = Transfer.of(self._count, OUT, bytes(data))
@@ -155,9 +188,47 @@ class RecordingTransport(Transport):
             self.inner.close()
         finally:
             if self._file is not None:
+                self._finish()
+
+    def _finish(self) -> None:
+        """Close the file and give it its name (renamed over ``path`` in one step).
+
+        What reached the disk is kept even when writing failed: it is the
+        record of the session up to that point.
+        """
+        assert self._file is not None
+        failure: OSError | None = None
+        try:
+            self._file.close()
+        except OSError as error:
+            failure = error
+        self._file = None
+        if self._temporary is not None:
+            try:
+                os.replace(self._temporary, self.path)
+            except OSError as error:
+                failure = failure or error
+            self._temporary = None
+        if failure is not None and not self._write_failed:
+            raise self._failed(failure)
+        log.info("recorded %d transfers to %s", self._count, self.path)
+
+    def _discard(self) -> None:
+        """Drop a transcript that holds not even its header."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # the disk that refused the header refuses this too
                 self._file.close()
-                self._file = None
-                log.info("recorded %d transfers to %s", self._count, self.path)
+            self._file = None
+        if self._temporary is not None:
+            self._temporary.unlink(missing_ok=True)
+            self._temporary = None
+
+    def _failed(self, error: OSError) -> UsageError:
+        return UsageError(
+            f"cannot write transcript {self.path}: {error.strerror}: free some space or "
+            "choose another --record path",
+            culprit=str(self.path),
+        )
 
     def _write_transfer(self, transfer: Transfer, error: FelbootError | None = None) -> None:
         if error is not None:
@@ -168,7 +239,11 @@ class RecordingTransport(Transport):
     def _write(self, line: dict[str, Any]) -> None:
         if self._file is None:
             raise TranscriptError(f"transcript {self.path} is already closed")
-        self._file.write(json.dumps(line, separators=(",", ":")) + "\n")
+        try:
+            self._file.write(json.dumps(line, separators=(",", ":")) + "\n")
+        except OSError as error:  # a full disk: the session cannot be recorded any further
+            self._write_failed = True
+            raise self._failed(error) from None
 
 
 # Reading -------------------------------------------------------------------------
@@ -383,6 +458,12 @@ class ReplayTransport(Transport):
         if transfer.error is not None:
             error_class = _error_class(transfer.error) or TranscriptError
             raise error_class(transfer.message)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _creation_time() -> datetime:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,14 +23,19 @@ log = logging.getLogger("felboot")
 
 
 def write_output_file(path: str, data: bytes | bytearray) -> None:
+    """``data`` to the file ``path``, or to stdout for "-"."""
     try:
         if path == "-":
+            sys.stdout.flush()  # text printed before stays before
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         else:
             Path(path).write_bytes(data)
+    except BrokenPipeError:
+        raise  # `| head`: the reader has what it wanted; cli ends quietly
     except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror}") from None
+        name = "stdout" if path == "-" else path
+        raise UsageError(f"cannot write {name}: {error.strerror}", culprit=name) from None
 
 
 #: The version of every --json object (docs/json.md): raised only when a key is removed,
@@ -61,10 +68,12 @@ def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
 
     record = Path(args.record) if args.record else None
     if args.wait and not args.quiet:
-        limit = "" if args.wait == float("inf") else f" (up to {args.wait:g} s)"
+        limit = "" if math.isinf(args.wait) else f" (up to {args.wait:g} s)"
         print(f"waiting for a board in FEL mode{limit}: press its FEL button now", file=sys.stderr)
     note = "felboot " + " ".join(sys.argv[1:]) if record else None
-    transport = open_transport(args.device, wait=args.wait, record=record, note=note)
+    transport = open_transport(
+        args.device, wait=args.wait, record=record, note=note, replace=getattr(args, "force", False)
+    )
     try:
         device = FelDevice(transport)
         # Every command, as sunxi-fel does right after opening (fel.c main()).
@@ -74,6 +83,54 @@ def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
             transport.finish()  # a replay that stops short of its transcript diverged too
     finally:
         transport.close()
+
+
+# The arguments that name files (cli.py's dests); FILE@ADDR values count by their FILE.
+FILE_ARGUMENTS = (
+    "images", "uboot", "initrd", "board_file", "file", "files", "pairs", "script", "write",
+    "output", "save_script",
+)  # fmt: skip
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:  # one of them does not exist (yet): compare the names
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_record_path(args: argparse.Namespace) -> None:
+    """Refuse a --record FILE that would destroy data, before anything is read or sent.
+
+    Not the transcript being replayed, not a file the command reads or writes,
+    and not an existing file unless --force says so (FIFOs and devices such as
+    /dev/stdout are written in place and need no --force).
+    """
+    if not args.record:
+        return
+    record = Path(args.record)
+    advice = "record to another file"
+    device = str(args.device)
+    if device.startswith("replay:") and _same_file(record, Path(device[len("replay:") :])):
+        raise UsageError(
+            f"--record {record} is the transcript being replayed: {advice}", culprit=str(record)
+        )
+    for dest in FILE_ARGUMENTS:
+        value = getattr(args, dest, None)
+        for name in [value] if isinstance(value, str) else value or []:
+            path = Path(name.rpartition("@")[0] or name if dest in ("script", "write") else name)
+            if _same_file(record, path):
+                raise UsageError(
+                    f"--record {record} is also a file this command uses ({name}): {advice}",
+                    culprit=str(record),
+                )
+    if record.is_dir():
+        raise UsageError(f"--record {record} is a directory: name a file", culprit=str(record))
+    if record.is_file() and not args.force:
+        raise UsageError(
+            f"--record {record} exists: add --force to replace it, or {advice}",
+            culprit=str(record),
+        )
 
 
 def tree_lines(data: Any, indent: int = 0) -> Iterator[str]:
