@@ -10,17 +10,20 @@ handlers so that ``felboot --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import codecs
+import errno
+import json
 import logging
+import math
+import os
+import re
+import select
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, NoReturn
 
 from felboot import __version__
-from felboot.commands import bootchain, memory, socs, xen
-from felboot.errors import FelbootError
-
-if TYPE_CHECKING:
-    pass
+from felboot.errors import FelbootError, UsageError
 
 log = logging.getLogger("felboot")
 
@@ -110,48 +113,154 @@ kind and its keys:
 
 # Parser ------------------------------------------------------------------------
 
+WAIT_HELP = (
+    "wait for the board to appear (press the FEL button now): --wait alone waits forever, "
+    "--wait 30 up to 30 s"
+)
+# A number right after --wait is its value; anything else is the next argument
+# (the command, an option, a file): `felboot --wait run ...` waits forever.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)
+_WAIT_FOREVER = ""  # what main() turns a bare --wait into: --wait=
+
+
+class ArgumentError(Exception):
+    """argparse refused the command line; the message is argparse's, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose refusals are one line (the house rule), not usage + message."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentError(f"{message} (see '{self.prog} --help')")
+
+
+def wait_seconds(text: str) -> float:
+    """--wait's value: a finite number of seconds >= 0; "" (a bare --wait) is forever."""
+    if text == _WAIT_FOREVER:
+        return math.inf
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds: give one such as 30, or leave it out to "
+            "wait forever"
+        )
+    return seconds
+
+
+def split_wait(argv: Sequence[str]) -> list[str]:
+    """--wait takes the next word only when it is a number: `--wait run` is --wait, then run."""
+    words = list(argv)
+    out: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word == "--":
+            out += words[index - 1 :]
+            break
+        if word != "--wait":
+            out.append(word)
+        elif index < len(words) and _NUMBER.fullmatch(words[index]):
+            out.append(f"--wait={words[index]}")
+            index += 1
+        else:
+            out.append(f"--wait={_WAIT_FOREVER}")
+    return out
+
+
+def global_options(*, after_command: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name.
+
+    The copy each command's parser gets has no defaults (SUPPRESS), so a value
+    given before the command survives; -v counts into its own field, added up
+    in main(), so `-v run -v` is -vv.
+    """
+    parser = Parser(add_help=False)
+    group = parser.add_argument_group("global options (before or after the command)")
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if after_command else value
+
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        dest="verbose_after" if after_command else "verbose",
+        default=default(0),
+        help="log what felboot does (felboot: info: ...); -vv also each FEL request",
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", default=default(False), help="no progress output"
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="show tracebacks on errors",
+    )
+    group.add_argument(
+        "--json", action="store_true", default=default(False), help="print results as JSON"
+    )
+    group.add_argument(
+        "--device",
+        default=default("usb"),
+        metavar="SPEC",
+        help="usb (default: the only FEL board), usb:BUS:ADDR, usb:port=1-1.2, usb:sid=HEX, "
+        "sim[:soc=a20,dram=1G] (built-in device model), replay:FILE (a recorded transcript)",
+    )
+    group.add_argument(
+        "--wait",
+        nargs="?",
+        type=wait_seconds,
+        const=math.inf,
+        default=default(None),
+        metavar="SECONDS",
+        help=WAIT_HELP,
+    )
+    group.add_argument(
+        "--record",
+        metavar="FILE",
+        default=default(None),
+        help="record every USB transfer of this run to FILE (written under a temporary name, "
+        "renamed at the end, kept when the run fails)",
+    )
+    group.add_argument(
+        "--force",
+        action="store_true",
+        default=default(False),
+        help="let --record replace an existing file",
+    )
+    return parser
+
 
 def _add(
     subparsers: Any, name: str, handler: Handler, help_text: str, description: str = ""
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help=help_text, description=description or help_text
+        name,
+        help=help_text,
+        description=description or help_text,
+        parents=[global_options(after_command=True)],
     )
     parser.set_defaults(handler=handler)
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Imported here, not at the top: a Ctrl-C during these imports is then inside main().
+    from felboot.commands import bootchain, memory, socs, xen
+
+    parser = Parser(
         prog="felboot",
         description="Boot Allwinner (sunxi) boards over USB FEL: SPL, U-Boot, Xen and dom0.",
         epilog="Numbers accept 0x.., decimal and K/M/G suffixes (0x7ea00000, 4096, 64K, 1G).",
+        parents=[global_options(after_command=False)],
     )
     parser.add_argument("--version", action="version", version=f"felboot {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    parser.add_argument("--json", action="store_true", help="print results as JSON")
-    parser.add_argument(
-        "--device",
-        default="usb",
-        metavar="SPEC",
-        help="usb (default: the only FEL board), usb:BUS:ADDR, usb:port=1-1.2, usb:sid=HEX, "
-        "sim[:soc=a20,dram=1G] (built-in device model), replay:FILE (a recorded transcript)",
-    )
-    parser.add_argument(
-        "--wait",
-        nargs="?",
-        type=float,
-        const=float("inf"),
-        default=None,
-        metavar="SECONDS",
-        help="wait for the board to appear (press the FEL button now); no value: wait forever",
-    )
-    parser.add_argument(
-        "--record", metavar="FILE", help="record every USB transfer of this run to FILE"
-    )
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
 
     _add(sub, "list", memory.cmd_list, "list boards in FEL mode (bus:addr, port, SoC, SID)")
     _add(sub, "version", memory.cmd_version, "show the SoC and boot ROM version")
@@ -247,34 +356,202 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Logging ----------------------------------------------------------------------------
+
+TRACE_LOGGER = "felboot.trace"  # one line per FEL request (felboot.fel), shown from -vv
+
+
+class LogFormatter(logging.Formatter):
+    """ "felboot: info: ...", the shape of felboot's own warning and error lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "trace" if record.name == TRACE_LOGGER else record.levelname.lower()
+        text = f"felboot: {level}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is at the time (tests swap it between runs)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # a log line must never end the command
+            self.handleError(record)
+
+
 def configure_logging(verbosity: int) -> None:
+    """-v: info, -vv: debug and the FEL request trace; warnings always."""
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logger = logging.getLogger("felboot")
+    for handler in [h for h in logger.handlers if isinstance(h, StderrHandler)]:
+        logger.removeHandler(handler)  # main() may run more than once in a process
+    handler = StderrHandler()
+    handler.setFormatter(LogFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+# Output --------------------------------------------------------------------------------
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe (or socket) whose reader has gone: the `| head` case."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # POLLERR/POLLHUP are always reported
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):
+        return True  # no way to tell (no poll, no file descriptor): take the usual cause
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass  # a stdout without a file descriptor (tests) has nothing to flush to the OS
+
+
+def _escape_unencodable(error: UnicodeError) -> tuple[str | bytes, int]:
+    """Undecodable bytes of a file name go out as they came in; other misfits as \\x.. escapes."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    out = b""
+    for char in error.object[error.start : error.end]:
+        if 0xDC80 <= ord(char) <= 0xDCFF:  # surrogateescape's stand-in for one byte of argv
+            out += bytes([ord(char) - 0xDC00])
+        else:
+            out += char.encode("ascii", "backslashreplace")
+    return out, error.end
+
+
+def _setup_streams() -> None:
+    """Any file name prints, whatever its encoding (argv holds undecodable bytes as surrogates)."""
+    codecs.register_error("felboot", _escape_unencodable)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) in (
+            "strict",
+            "backslashreplace",
+        ):
+            reconfigure(errors="felboot")
+
+
+def _json_requested(argv: Sequence[str]) -> bool:
+    words = list(argv)
+    return "--json" in (words[: words.index("--")] if "--" in words else words)
+
+
+def _fail(
+    line: str, message: str, code: int, *, as_json: bool, kind: str, culprit: str | None = None
+) -> int:
+    """The one line on stderr; with --json also one object on stdout (the error contract)."""
+    print(f"felboot: {line}", file=sys.stderr)
+    if as_json:
+        from felboot.commands.common import JSON_SCHEMA
+
+        error = {"message": message, "exit_code": code, "kind": kind, "culprit": culprit}
+        print(json.dumps({"schema": JSON_SCHEMA, "error": error}), flush=True)
+    return code
+
+
+# Main ------------------------------------------------------------------------------
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as the shell reports a Ctrl-C'd command
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what the shell shows for git or cat in `| head`
+EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    as_json = _json_requested(words)
+    debug = "--debug" in words
+    try:
+        _setup_streams()
+        try:
+            code = _main(words)
+            try:
+                sys.stdout.flush()  # here, not at exit: a closed pipe or a full disk is seen now
+            except BrokenPipeError:
+                raise
+            except OSError as error:
+                raise _StdoutFailed(error) from None
+            return code
+        except FelbootError as error:
+            if debug:
+                raise
+            message = str(error)
+            return _fail(
+                f"error: {message}",
+                message,
+                error.exit_code,
+                as_json=as_json,
+                kind=type(error).__name__,
+                culprit=error.culprit,
+            )
+        except BrokenPipeError:
+            if not _stdout_reader_gone():
+                raise
+            _drop_stdout()
+            return EXIT_PIPE_CLOSED
+        except (_StdoutFailed, OSError) as error:
+            cause = error.error if isinstance(error, _StdoutFailed) else error
+            if not isinstance(error, _StdoutFailed) and not _stdout_failed(cause):
+                raise
+            _drop_stdout()
+            message = f"cannot write to stdout: {cause.strerror}: check where it goes"
+            print(f"felboot: error: {message}", file=sys.stderr)
+            return UsageError.exit_code
+    except KeyboardInterrupt:
+        return _fail(
+            "interrupted", "interrupted", EXIT_INTERRUPTED, as_json=as_json, kind="Interrupted"
+        )
+    except Exception as error:  # a bug: say so in one line, traceback only on request
+        if debug:
+            raise
+        message = (
+            f"internal error ({type(error).__name__}: {error}); this is a bug: "
+            "rerun with --debug and report the traceback"
+        )
+        return _fail(message, message, EXIT_BUG, as_json=as_json, kind="InternalError")
+
+
+class _StdoutFailed(Exception):
+    """Flushing stdout failed (not a closed pipe): a full disk, /dev/full."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _stdout_failed(error: OSError) -> bool:
+    """Whether ``error``, raised by a handler, is a write to stdout failing (full disk).
+
+    Files felboot writes itself are named in their own errors; only a stdout
+    that fills up mid-command reaches here as a bare OSError with no file name.
+    """
+    return error.filename is None and error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _main(words: list[str]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(split_wait(words))
+    except ArgumentError as error:
+        named = re.match(r"argument ([^:]+): ", str(error))
+        raise UsageError(str(error), culprit=named[1] if named else None) from None
+    args.verbose += getattr(args, "verbose_after", 0)
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
     configure_logging(args.verbose)
-    try:
-        return int(args.handler(args))
-    except FelbootError as error:
-        if args.debug:
-            raise
-        print(f"felboot: error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("felboot: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # a bug: say so in one line, traceback only on request
-        if args.debug:
-            raise
-        print(
-            f"felboot: internal error ({type(error).__name__}: {error}); this is a bug: "
-            "rerun with --debug and report the traceback",
-            file=sys.stderr,
-        )
-        return 70
+    from felboot.commands.common import check_record_path
+
+    check_record_path(args)
+    return int(args.handler(args))
