@@ -262,7 +262,16 @@ def run_spl(
     if soc.needs_l2_enable:
         device.run_thunk(build_plain(L2_ENABLE), "L2-enable")
     state = parse_cpu_state(device.run_thunk(build_cpu_state(), "CPU-state"))
-    log.debug("%s: cpu state %s", soc.name, state)
+    log.debug(
+        "%s: cpu state: sctlr=0x%08x ttbr0=0x%08x ttbcr=0x%08x dacr=0x%08x sp=0x%08x sp_irq=0x%08x",
+        soc.name,
+        state.sctlr,
+        state.ttbr0,
+        state.ttbcr,
+        state.dacr,
+        state.sp,
+        state.sp_irq,
+    )
     check_rom_stacks(soc, state)
     saved_table = _prepare_mmu(device, soc, state)
 

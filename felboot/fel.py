@@ -55,6 +55,14 @@ from felboot.thunks.registers import (
 from felboot.transport import MAX_BULK_TRANSFER, Transport
 
 log = logging.getLogger(__name__)
+# One line per FEL request, shown from -vv (cli.py), like esptool's --trace.
+trace = logging.getLogger("felboot.trace")
+REQUEST_NAMES = {
+    protocol.FEL_VERSION: "VERSION",
+    protocol.FEL_WRITE: "WRITE",
+    protocol.FEL_EXEC: "EXEC",
+    protocol.FEL_READ: "READ",
+}
 
 #: Called with the number of bytes moved by each bulk transfer of a data phase.
 Progress = Callable[[int], None]
@@ -246,6 +254,9 @@ class FelDevice:
     # USB framing -------------------------------------------------------------
 
     def _command(self, command: int, address: int, length: int) -> None:
+        if trace.isEnabledFor(logging.DEBUG):  # one check per request when tracing is off
+            name = REQUEST_NAMES.get(command, f"0x{command:03x}")
+            trace.debug("FEL %-7s 0x%08x length 0x%x (%d)", name, address, length, length)
         message = protocol.build_fel_message(command, address, length)
         running, self._running = self._running, None
         if running is None:

@@ -305,7 +305,13 @@ def open_usb(info: UsbDeviceInfo) -> UsbTransport:
     except usb.core.USBError as error:
         usb.util.dispose_resources(device)
         raise map_usb_error(error, name) from error
-    log.debug("opened %s: interface %d, endpoints %s", name, endpoints.interface, endpoints)
+    log.debug(
+        "opened %s: interface %d, bulk OUT 0x%02x, bulk IN 0x%02x",
+        name,
+        endpoints.interface,
+        endpoints.out_address,
+        endpoints.in_address,
+    )
     return UsbTransport(device, endpoints, name, reattach_kernel_driver=detached)
 
 
