@@ -66,6 +66,30 @@ def _hex(value: int) -> str:
     return f"0x{value:08x}"
 
 
+def comment_text(text: str) -> str:
+    """``text`` as printable ASCII for a boot.cmd comment (boot.scr is ASCII, as mkimage's is).
+
+    Printable ASCII stays, a backslash doubles; a control character or a byte
+    of a name that was not UTF-8 (argv's surrogateescape) becomes \\xNN, any
+    other character \\uNNNN or \\UNNNNNNNN. So a newline in a file name cannot
+    end the comment and start a command.
+    """
+    out = []
+    for char in text:
+        code = ord(char)
+        if char == "\\":
+            out.append("\\\\")
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "".join(out)
+
+
 def _header(plan: Plan) -> list[str]:
     what = "Linux without Xen" if plan.no_xen else "Xen and dom0"
     lines = [
@@ -80,7 +104,7 @@ def _header(plan: Plan) -> list[str]:
             f"#   {region.name:<7} {_hex(region.start)}-{_hex(region.end)}  "
             f"{region.size:#x} bytes  {name}{note}"
         )
-    return lines
+    return [comment_text(line) for line in lines]
 
 
 def _module(index: int, region: Region, compatible: tuple[str, ...]) -> list[str]:
