@@ -224,3 +224,19 @@ def test_json_usage_error_names_the_option(capsys):
 def test_no_json_no_object(capsys):
     code, out, err = run(capsys, "--device", "bluetooth", "version")
     assert code == 2 and out == "" and err.startswith("felboot: error: ")
+
+
+# felboot list: no board is exit 3 (README, "Errors and exit codes") ----------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs cmd_list (commands/memory.py, 10B's) to return DeviceError.exit_code "
+    "when list_devices() is empty",
+)
+def test_list_finding_no_board_exits_3_and_still_prints_the_listing(capsys, monkeypatch):
+    import felboot.devices
+
+    monkeypatch.setattr(felboot.devices, "list_devices", lambda bus=None: [])
+    code, out, _ = run(capsys, "list", "--json")
+    assert code == 3 and json.loads(out) == {"schema": 1, "devices": []}

@@ -35,7 +35,8 @@ def write_output_file(path: str, data: bytes | bytearray) -> None:
         raise  # `| head`: the reader has what it wanted; cli ends quietly
     except OSError as error:
         name = "stdout" if path == "-" else path
-        raise UsageError(f"cannot write {name}: {error.strerror}", culprit=name) from None
+        where = "to stdout" if path == "-" else path
+        raise UsageError(f"cannot write {where}: {error.strerror}", culprit=name) from None
 
 
 #: The version of every --json object (docs/json.md): raised only when a key is removed,
