@@ -32,7 +32,10 @@ Handler = Callable[[argparse.Namespace], int]
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
     parser.add_argument(
-        "images", nargs="+", metavar="FILE", help="XEN KERNEL DTB (--no-xen: KERNEL DTB)"
+        "images",
+        nargs="*",
+        metavar="FILE",
+        help="XEN KERNEL DTB (--no-xen: KERNEL DTB); default: xen, kernel, dtb of felboot.toml",
     )
     board = parser.add_mutually_exclusive_group()
     board.add_argument(
@@ -60,14 +63,16 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
     parser.add_argument(
         "--layout",
         choices=("safe", "recipe"),
-        default="safe",
+        default=None,
         help="safe (default): clear of U-Boot's memory; recipe: the Xen wiki's addresses",
     )
     parser.add_argument(
         "--reserve-top", metavar="SIZE", help="DRAM kept free below the top for U-Boot (128M)"
     )
-    parser.add_argument("--xen-args", default="", help="added to the profile's Xen command line")
-    parser.add_argument("--dom0-args", default="", help="added to the profile's dom0 command line")
+    parser.add_argument("--xen-args", default=None, help="added to the profile's Xen command line")
+    parser.add_argument(
+        "--dom0-args", default=None, help="added to the profile's dom0 command line"
+    )
     parser.add_argument("--dom0-mem", metavar="SIZE", help="dom0_mem= for Xen, e.g. 512M")
     parser.add_argument("--no-xen", action="store_true", help="boot KERNEL DTB without Xen")
     parser.add_argument(
@@ -84,7 +89,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
 
 
 INSPECT_JSON_HELP = """\
-felboot --json inspect FILE... prints one object per file (a list for several).
+felboot --json inspect FILE... prints {"schema": 1, "files": [...]}, one object per file.
 Every number is a plain int (addresses, ids, checksums and sizes; no hex strings).
 Always: path, size, kind, problems (list of str), warnings (list of str).
 kind and its keys:
@@ -205,8 +210,14 @@ def global_options(*, after_command: bool) -> argparse.ArgumentParser:
         "--json", action="store_true", default=default(False), help="print results as JSON"
     )
     group.add_argument(
+        "--config",
+        metavar="FILE",
+        default=default(None),
+        help="project config instead of the felboot.toml found from here upwards",
+    )
+    group.add_argument(
         "--device",
-        default=default("usb"),
+        default=default(None),  # config.RUN_DEFAULTS: "usb" unless felboot.toml says otherwise
         metavar="SPEC",
         help="usb (default: the only FEL board), usb:BUS:ADDR, usb:port=1-1.2, usb:sid=HEX, "
         "sim[:soc=a20,dram=1G] (built-in device model), replay:FILE (a recorded transcript)",
@@ -251,7 +262,7 @@ def _add(
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here, not at the top: a Ctrl-C during these imports is then inside main().
-    from felboot.commands import bootchain, memory, socs, xen
+    from felboot.commands import bootchain, desk, memory, socs, xen
 
     parser = Parser(
         prog="felboot",
@@ -327,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(p, device=True)
     p.add_argument("--dry-run", action="store_true", help="plan and print, send nothing")
     p.add_argument("--save-script", metavar="DIR", help="also write boot.cmd and boot.scr to DIR")
+    add_desk_options(p)
     p = _add(sub, "spl", bootchain.cmd_spl, "run an SPL: DRAM comes up, the board stays in FEL")
     p.add_argument("file", help="sunxi-spl.bin or u-boot-sunxi-with-spl.bin")
     p = _add(
@@ -342,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--write", action="append", default=[], metavar="FILE@ADDR", help="extra file to load"
     )
+    add_desk_options(p)
     _add(
         sub,
         "info",
@@ -353,7 +366,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(p, device=False)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write to")
+    desk.register(sub, _add)
     return parser
+
+
+def add_desk_options(parser: argparse.ArgumentParser) -> None:
+    """--loop and the serial console, for the commands that start a board (run, uboot)."""
+    from felboot.console import add_console_options
+
+    parser.add_argument(
+        "--loop",
+        nargs="?",
+        type=int,
+        const=0,
+        default=None,
+        metavar="N",
+        help="boot again every time the board re-enters FEL (reset it with FEL held), with the "
+        "files as they are then; N: stop after N rounds; Ctrl-C ends it",
+    )
+    add_console_options(parser)
 
 
 # Logging ----------------------------------------------------------------------------
@@ -551,7 +582,9 @@ def _main(words: list[str]) -> int:
         parser.print_help()
         return 2
     configure_logging(args.verbose)
+    from felboot.commands import desk
     from felboot.commands.common import check_record_path
 
+    desk.configure(args)  # felboot.toml, the user file and FELBOOT_* fill what was not given
     check_record_path(args)
     return int(args.handler(args))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from felboot.commands import desk
 from felboot.commands.common import (
     emit,
     open_device,
@@ -46,6 +47,20 @@ def cmd_uboot(args: argparse.Namespace) -> int:
     from felboot.images.uboot import load_uboot
     from felboot.progress import progress_bar
 
+    setup = desk.console_setup(args)  # a bad port, baud or regex: refused before anything
+    if args.loop is not None:
+        from felboot.loop import UBootRequest
+
+        loop_writes = tuple(
+            (Path(name), address)
+            for name, address in (parse_file_at(item, "--write") for item in args.write)
+        )
+        loop_script = None
+        if args.script:
+            name, address = parse_file_at(args.script, "--script")
+            loop_script = (Path(name), address)
+        files = tuple(Path(name) for name in args.files)
+        return desk.loop_command(args, UBootRequest(files, loop_writes, loop_script), setup)
     bundle = load_uboot([Path(name) for name in args.files])
     writes = []
     for item in args.write:
@@ -57,14 +72,20 @@ def cmd_uboot(args: argparse.Namespace) -> int:
         script = (address, load(name, "boot script"))
     total = sum(len(data) for _, data, _ in writes) + (len(script[1]) if script else 0)
     total += bundle.spl.length + bundle.main_size
-    with open_device(args) as device, progress_bar(total, "upload", args.quiet) as progress:
-        result = boot_uboot(device, bundle, writes=writes, script=script, progress=progress)
-    emit(
-        args,
-        {"dram_size": result.dram.size, "dram_source": result.dram.source, "upload_bytes": total},
-        f"{dram_text(result.dram)}; U-Boot started, the board has left FEL",
-    )
-    return 0
+    with desk.opened(setup):  # the console is open before the board starts
+        with open_device(args) as device, progress_bar(total, "upload", args.quiet) as progress:
+            result = boot_uboot(device, bundle, writes=writes, script=script, progress=progress)
+        emit(
+            args,
+            {
+                "dram_size": result.dram.size,
+                "dram_source": result.dram.source,
+                "upload_bytes": total,
+            },
+            f"{dram_text(result.dram)}; U-Boot started, the board has left FEL",
+        )
+        sys.stdout.flush()  # the summary first, then the board's own lines
+        return desk.console_verdict(args, setup)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

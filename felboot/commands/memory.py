@@ -11,7 +11,7 @@ from felboot.commands.common import (
     open_device,
     write_output_file,
 )
-from felboot.errors import UsageError
+from felboot.errors import DeviceError, UsageError
 from felboot.images import load
 from felboot.units import parse_number
 
@@ -30,7 +30,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     listings = list_devices()
     text = "\n".join(listing.summary() for listing in listings) or NO_DEVICE
     emit(args, {"devices": [listing.to_dict() for listing in listings]}, text)
-    return 0
+    # No board is exit 3 like every command that finds none (sunxi-fel -l exits 0: a
+    # script then cannot tell "none" from "listed"); the listing is still printed.
+    return 0 if listings else DeviceError.exit_code
 
 
 def cmd_version(args: argparse.Namespace) -> int:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from felboot.commands import desk
 from felboot.commands.common import (
     emit,
     log,
@@ -295,6 +297,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # A dry run needs what the run needs: the same U-Boot lookup, the same refusals.
     request = run_request(args, need_uboot=True)
+    setup = desk.console_setup(args)  # a bad port, baud or regex: refused before anything
+    if args.loop is not None:
+        return desk.loop_command(args, request, setup)
     prepared = prepare(request)
     print_warnings(prepared.inputs.warnings)
     verbose = args.verbose > 0
@@ -309,18 +314,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     if prepared.plan is not None:
         print_warnings(prepared.plan.warnings)
     search_started = time.monotonic()
-    with (
-        open_device(args) as device,
-        progress_bar(upload_size(prepared), "upload", args.quiet) as progress,
-    ):
-        report = execute(
-            device,
-            prepared,
-            request,
-            progress,
-            search_started=search_started,
-            sid=known_sid(args.device),
-        )
+    with desk.opened(setup):  # the console is open before the board starts
+        with (
+            open_device(args) as device,
+            progress_bar(upload_size(prepared), "upload", args.quiet) as progress,
+        ):
+            report = execute(
+                device,
+                prepared,
+                request,
+                progress,
+                search_started=search_started,
+                sid=known_sid(args.device),
+            )
+        return _run_done(args, prepared, report, setup)
+
+
+def _run_done(args: argparse.Namespace, prepared: Any, report: Any, setup: Any) -> int:
+    """After the start: new warnings, the saved script, the summary, then the console."""
+    from felboot.run import save_script
+
+    verbose = args.verbose > 0
     if prepared.plan is None or report.plan is not prepared.plan:
         # Planned (again) once the SPL measured DRAM: these warnings are new.
         print_warnings(
@@ -335,4 +349,5 @@ def cmd_run(args: argparse.Namespace) -> int:
     for note in report.notes:
         log.info("%s", note)
     emit(args, report.to_dict(), "\n".join(report_lines(report, verbose=verbose)))
-    return 0
+    sys.stdout.flush()  # the summary first, then the board's own lines
+    return desk.console_verdict(args, setup)
