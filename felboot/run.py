@@ -83,6 +83,7 @@ class RunRequest:
     script_address: int = DEFAULT_SCRIPT_ADDRESS
     need_uboot: bool = True  # `plan` and `script` can do without one
     uboot_for_other_board: bool = False  # a U-Boot built for another board: warn only
+    uboot_dirs: tuple[Path, ...] = ()  # the config's uboot_path: searched after FELBOOT_UBOOT_PATH
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def uboot_paths(
     if profile_uboot_installed(board):
         return UBootChoice(board.uboot, f"the {board.name} profile's build")
     if dtb is not None:
-        return find_uboot(board, dtb)
+        return find_uboot(board, dtb, configured=request.uboot_dirs)
     where = f" (the profile names {', '.join(map(str, board.uboot))}, not installed)"
     raise UBootLookupError(
         f"no U-Boot for {board.name}{where if board.uboot else ''}: pass --uboot "

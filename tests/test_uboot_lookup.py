@@ -521,3 +521,23 @@ def test_headline_with_debian_files(monkeypatch, capsys, board) -> None:
     assert out.splitlines()[1] == (
         f"U-Boot: /usr/lib/u-boot/Cubieboard2/u-boot-sunxi-with-spl.bin, {why}"
     )
+
+
+def test_the_configs_uboot_path_is_searched_after_felboot_uboot_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # felboot.toml's uboot_path (relative to the file) finds the fixture Cubietruck build.
+    builds = tmp_path / "builds"
+    builds.mkdir()
+    (builds / "u-boot-sunxi-with-spl.bin").write_bytes(
+        (IMAGES / "u-boot-sunxi-with-spl-a20.bin").read_bytes()
+    )
+    (tmp_path / "felboot.toml").write_text('uboot_path = "builds"\n')
+    dtb = board_dtb(tmp_path, "cubietech,cubietruck", "allwinner,sun7i-a20", name="ct.dtb")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FELBOOT_UBOOT_PATH", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    xen, kernel = str(PAYLOADS / "xen-arm32.zimage"), str(PAYLOADS / "zImage-arm32")
+    assert main(["plan", "--board", "a20", "--dram-size", "1G", xen, kernel, str(dtb)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"U-Boot: {builds / 'u-boot-sunxi-with-spl.bin'}, matches cubietech,cubietruck"

@@ -212,16 +212,14 @@ class UBootChoice:
         return f"U-Boot: {' + '.join(map(str, self.paths))}, {self.why}"
 
 
-def search_dirs(environ: dict[str, str] | None = None) -> tuple[Path, ...]:
-    """Where builds are looked for, in order."""
+def search_dirs(
+    environ: dict[str, str] | None = None, configured: Sequence[Path] = ()
+) -> tuple[Path, ...]:
+    """Where builds are looked for, in order: FELBOOT_UBOOT_PATH, the config's
+    ``uboot_path`` (``configured``), Debian's /usr/lib/u-boot."""
     env = os.environ if environ is None else environ
     user = tuple(Path(entry) for entry in env.get(ENV_PATH, "").split(":") if entry)
-    return (*user, *config_dirs(), DEBIAN_UBOOT_DIR)
-
-
-def config_dirs() -> tuple[Path, ...]:
-    """U-Boot directories from the desk-loop configuration file (issue 9): none until it exists."""
-    return ()
+    return (*user, *configured, DEBIAN_UBOOT_DIR)
 
 
 def _read_at(handle: BinaryIO, offset: int, size: int) -> bytes:
@@ -318,10 +316,16 @@ def builds_in(root: Path) -> Iterator[UBootBuild]:
 
 
 def find_uboot(
-    board: BoardProfile, identity: DtbIdentity, dirs: Sequence[Path] | None = None
+    board: BoardProfile,
+    identity: DtbIdentity,
+    dirs: Sequence[Path] | None = None,
+    configured: Sequence[Path] = (),
 ) -> UBootChoice:
-    """The one build for ``board``'s SoC that matches the DTB; the first directory with one wins."""
-    roots = search_dirs() if dirs is None else tuple(dirs)
+    """The one build for ``board``'s SoC that matches the DTB; the first directory with one wins.
+
+    ``dirs`` replaces the whole search path; ``configured`` adds the config's directories.
+    """
+    roots = search_dirs(configured=configured) if dirs is None else tuple(dirs)
     seen: list[str] = []
     for root in roots:
         best: dict[int, list[tuple[UBootBuild, str]]] = {}

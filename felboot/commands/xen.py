@@ -54,6 +54,7 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
         script_address=parse_number(args.script_address, "script address"),
         need_uboot=need_uboot,
         uboot_for_other_board=args.uboot_for_other_board,
+        uboot_dirs=config.uboot_dirs() if (config := getattr(args, "felboot_config", None)) else (),
     )
 
 
