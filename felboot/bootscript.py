@@ -24,7 +24,7 @@ from pathlib import PurePath
 
 from felboot.errors import ImageError, PlanError, UsageError
 from felboot.images.uimage import build_script_image
-from felboot.plan import Plan, Region
+from felboot.plan import DomainPlan, Plan, Region
 from felboot.units import format_size
 
 SCRIPT_NAME = "felboot boot script"
@@ -37,6 +37,9 @@ FDT_HIGH_64 = "0xffffffffffffffff"
 # Xen's device-tree boot document (docs/misc/arm/device-tree/booting.txt).
 KERNEL_COMPATIBLE = ('"multiboot,kernel"', '"multiboot,module"')
 RAMDISK_COMPATIBLE = ('"multiboot,ramdisk"', '"multiboot,module"')
+DEVICE_TREE_COMPATIBLE = ('"multiboot,device-tree"', '"multiboot,module"')
+DOMAIN_COMPATIBLE = '"xen,domain"'
+PASSTHROUGH_PROPERTY = "xen,passthrough"  # docs/misc/arm/passthrough.txt, on host nodes
 
 _FORBIDDEN = {'"': "a double quote", "\\": "a backslash", "$": "a dollar sign"}
 
@@ -91,17 +94,20 @@ def comment_text(text: str) -> str:
 
 
 def _header(plan: Plan) -> list[str]:
-    what = "Linux without Xen" if plan.no_xen else "Xen and dom0"
+    what = "Linux without Xen" if plan.no_xen else "Xen" if plan.no_dom0 else "Xen and dom0"
+    if plan.domains:
+        what += f" and {len(plan.domains)} dom0less domU(s)"
     lines = [
         f"# felboot boot script: {what} on {plan.board} ({plan.soc}, "
         f"{format_size(plan.dram_size)} DRAM), layout {plan.layout}",
         "# Written by felboot; U-Boot runs it with `source` after a FEL boot.",
     ]
+    width = max([7, *(len(region.name) for region in plan.regions)])
     for region in plan.regions:
         name = PurePath(region.source).name if region.source else "-"
         note = " (gzip)" if region.name == "kernel" and plan.kernel_gzipped else ""
         lines.append(
-            f"#   {region.name:<7} {_hex(region.start)}-{_hex(region.end)}  "
+            f"#   {region.name:<{width}} {_hex(region.start)}-{_hex(region.end)}  "
             f"{region.size:#x} bytes  {name}{note}"
         )
     return [comment_text(line) for line in lines]
@@ -116,8 +122,47 @@ def _module(index: int, region: Region, compatible: tuple[str, ...]) -> list[str
     ]
 
 
+def _domain(domain: DomainPlan) -> list[str]:
+    """A dom0less domU's node, as booting.txt ("Creating Multiple Domains directly from Xen")
+    specifies it: compatible "xen,domain"; #address-cells/#size-cells for the modules' reg
+    (1 and 1, as /chosen: every address here is below 4 GiB); memory, "a 64-bit integer" of
+    KiB, as two cells; cpus; vpl011 as an empty property; then one module@ADDR per image."""
+    node = f"/chosen/{domain.name}"
+    kib = domain.mem >> 10
+    lines = [
+        f"# {domain.name}: {format_size(domain.mem)}, {domain.vcpus} vCPU(s)"
+        + (", console on vpl011" if domain.vpl011 else ""),
+        f"fdt mknode /chosen {domain.name}",
+        f"fdt set {node} compatible {DOMAIN_COMPATIBLE}",
+        f"fdt set {node} \\#address-cells <1>",
+        f"fdt set {node} \\#size-cells <1>",
+        f"fdt set {node} memory <{kib >> 32:#x} {kib & 0xFFFFFFFF:#x}>",
+        f"fdt set {node} cpus <{domain.vcpus}>",
+    ]
+    if domain.vpl011:
+        lines.append(f"fdt set {node} vpl011")
+    kinds = (
+        (domain.kernel, KERNEL_COMPATIBLE),
+        (domain.ramdisk, RAMDISK_COMPATIBLE),
+        (domain.dtb, DEVICE_TREE_COMPATIBLE),
+    )
+    for region, compatible in kinds:
+        if region is None:
+            continue
+        module = f"module@{region.start:x}"
+        lines += [
+            f"fdt mknode {node} {module}",
+            f"fdt set {node}/{module} compatible {' '.join(compatible)}",
+            f"fdt set {node}/{module} reg <{_hex(region.start)} {region.size:#x}>",
+        ]
+        if region is domain.kernel and domain.args:  # bootargs is optional (booting.txt)
+            args = _check_args(domain.args, f"{domain.name} arguments")
+            lines.append(f'fdt set {node}/{module} bootargs "{args}"')
+    return lines
+
+
 def _xen_body(plan: Plan, xen_args: str, dom0_args: str, uboot_is_64bit: bool) -> list[str]:
-    xen, dtb, kernel, initrd = plan.xen, plan.dtb, plan.kernel, plan.initrd
+    xen, dtb, initrd = plan.xen, plan.dtb, plan.initrd
     lines = [
         "# Keep the DTB in place when booting (all ones: this U-Boot's word size).",
         f"setenv fdt_high {FDT_HIGH_64 if uboot_is_64bit else FDT_HIGH_32}",
@@ -130,13 +175,24 @@ def _xen_body(plan: Plan, xen_args: str, dom0_args: str, uboot_is_64bit: bool) -
         "fdt set /chosen \\#address-cells <1>",
         "fdt set /chosen \\#size-cells <1>",
         f'fdt set /chosen xen,xen-bootargs "{xen_args}"',
-        "# Module names from Xen's booting.txt; the wiki recipe's \"xen,linux-zimage\"",
-        '# "xen,multiboot-module" are the older arm32 names, still accepted.',
-        *_module(0, kernel, KERNEL_COMPATIBLE),
-        f'fdt set /chosen/module@0 bootargs "{dom0_args}"',
     ]
-    if initrd is not None:
-        lines += _module(1, initrd, RAMDISK_COMPATIBLE)
+    if not plan.no_dom0:
+        lines += [
+            "# Module names from Xen's booting.txt; the wiki recipe's \"xen,linux-zimage\"",
+            '# "xen,multiboot-module" are the older arm32 names, still accepted.',
+            *_module(0, plan.kernel, KERNEL_COMPATIBLE),
+            f'fdt set /chosen/module@0 bootargs "{dom0_args}"',
+        ]
+        if initrd is not None:
+            lines += _module(1, initrd, RAMDISK_COMPATIBLE)
+    if plan.passthrough:
+        lines.append(
+            "# Host devices Xen keeps from dom0 for a domU (ImageBuilder's PASSTHROUGH_PATHS)"
+        )
+    for path in plan.passthrough:
+        lines.append(f"fdt set {_check_args(path, 'pass-through path')} {PASSTHROUGH_PROPERTY}")
+    for domain in plan.domains:
+        lines += _domain(domain)
     lines.append(f"{plan.boot_command} {_hex(xen.start)} - {_hex(dtb.start)}")
     return lines
 

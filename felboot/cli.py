@@ -76,6 +76,25 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
     parser.add_argument("--dom0-mem", metavar="SIZE", help="dom0_mem= for Xen, e.g. 512M")
     parser.add_argument("--no-xen", action="store_true", help="boot KERNEL DTB without Xen")
     parser.add_argument(
+        "--domu",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a dom0less domU (repeatable): kernel=FILE[,ramdisk=FILE][,mem=256M][,vcpus=1]"
+        '[,args="..."][,vpl011=yes|no][,dtb=PARTIAL.dtb][,passthrough=/dt/path]; a value in '
+        "double quotes may hold commas",
+    )
+    parser.add_argument(
+        "--no-dom0", action="store_true", help="dom0less only: XEN DTB and the --domu domains"
+    )
+    parser.add_argument(
+        "--passthrough",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="mark this host DTB node xen,passthrough (repeatable; checked to exist)",
+    )
+    parser.add_argument(
         "--no-compress",
         action="store_true",
         help="send an arm64 dom0 Image as it is (default: gzip, which Xen inflates)",

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from felboot.boards import BoardProfile
+from felboot.domains import SOC_CPUS, DomU
 from felboot.errors import ImageError, PlanError, UnsafeWrite, UsageError
 from felboot.images.dtb import DeviceTree
 from felboot.images.kernel import KernelImage, gzip_for_wire
@@ -196,6 +197,9 @@ class Plan:
     dtb_has_chosen: bool
     console_uart: str | None  # the DTB's console node, for Xen's dtuart=
     console_problem: str | None  # why console_uart is None
+    domains: tuple[DomainPlan, ...] = ()  # dom0less domUs, domU1 first
+    no_dom0: bool = False  # dom0less only: no dom0 kernel module
+    passthrough: tuple[str, ...] = ()  # host DTB nodes the script marks xen,passthrough
 
     @property
     def dram_top(self) -> int:
@@ -247,6 +251,9 @@ class Plan:
             "uboot_range": list(self.uboot_range),
             "dtb_room": self.dtb_room,
             "console_uart": self.console_uart,
+            "no_dom0": self.no_dom0,
+            "passthrough": list(self.passthrough),
+            "domains": [domain.to_dict() for domain in self.domains],
             "regions": [r.to_dict() for r in self.regions],
             "reserved": [r.to_dict() for r in self.reserved],
             "warnings": list(self.warnings),
@@ -254,6 +261,50 @@ class Plan:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+@dataclass(frozen=True)
+class DomUImages:
+    """A domU's files read and checked (run.load_inputs): what the planner places."""
+
+    domu: DomU
+    kernel: KernelImage
+    ramdisk: bytes | None = None
+    ramdisk_source: str | None = None
+    dtb: DeviceTree | None = None  # the partial device tree
+
+
+@dataclass(frozen=True)
+class DomainPlan:
+    """A dom0less domU as the boot script writes it (Xen's booting.txt, "Creating Multiple
+    Domains directly from Xen"): its /chosen node, properties and module regions."""
+
+    name: str  # "domU1": the node under /chosen
+    mem: int  # bytes (the script writes KiB)
+    vcpus: int
+    args: str
+    vpl011: bool
+    kernel: Region
+    ramdisk: Region | None
+    dtb: Region | None
+    passthrough: tuple[str, ...]
+
+    @property
+    def modules(self) -> tuple[Region, ...]:
+        return tuple(r for r in (self.kernel, self.ramdisk, self.dtb) if r is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mem": self.mem,
+            "vcpus": self.vcpus,
+            "args": self.args,
+            "vpl011": self.vpl011,
+            "kernel": self.kernel.name,
+            "ramdisk": self.ramdisk.name if self.ramdisk else None,
+            "dtb": self.dtb.name if self.dtb else None,
+            "passthrough": list(self.passthrough),
+        }
 
 
 def check_no_overlap(images: tuple[Region, ...], reserved: tuple[Region, ...] = ()) -> None:
@@ -377,9 +428,11 @@ class _Item:
         return max(self.minimum, _align_up(self.need, SLOT_ALIGN))
 
 
-def _check_arch(board: BoardProfile, xen: KernelImage | None, kernel: KernelImage) -> str:
+def _check_arch(board: BoardProfile, xen: KernelImage | None, kernel: KernelImage | None) -> str:
     """The arch U-Boot boots (Xen's, or the kernel's without Xen); PlanError on a mismatch."""
     started = xen if xen is not None else kernel
+    if started is None:
+        raise PlanError("no Xen and no kernel given: nothing to boot")
     if started.arch != board.arch:
         bits = "64" if board.arch == "arm64" else "32"
         wanted = "an arm64 Image" if board.arch == "arm64" else "an arm32 zImage"
@@ -387,7 +440,7 @@ def _check_arch(board: BoardProfile, xen: KernelImage | None, kernel: KernelImag
             f"{started.source}: the {started.role} is {started.kind} for {started.arch}, but "
             f"{board.name} ({board.soc}) runs a {bits}-bit U-Boot: pass {wanted}"
         )
-    if xen is not None and xen.arch == "arm" and kernel.arch == "arm64":
+    if xen is not None and kernel is not None and xen.arch == "arm" and kernel.arch == "arm64":
         raise PlanError(
             f"{kernel.source}: the dom0 kernel is an arm64 {kernel.kind}, but arm32 Xen "
             "runs only arm32 guests: pass an arm32 zImage"
@@ -453,14 +506,14 @@ def _lower_ceiling(ceiling: int, keep_clear: list[Region]) -> int:
 
 
 def _items(
-    kernel_item: _Item,
+    kernel_item: _Item | None,
     xen: KernelImage | None,
     dtb: DeviceTree,
     initrd: bytes | None,
     initrd_source: str | None,
 ) -> list[_Item]:
     """The images to place, top down: kernel, ramdisk, DTB, Xen (the recipe's order)."""
-    items = [kernel_item]
+    items = [kernel_item] if kernel_item is not None else []
     if initrd is not None:
         source = initrd_source or "<initrd>"
         items.append(_Item("initrd", f"ramdisk {source}", initrd, source, len(initrd), INITRD_SLOT))
@@ -472,6 +525,133 @@ def _items(
         need = xen.text_offset + xen.load_size  # header size: bss included
         items.append(_Item("xen", what, xen.data, xen.source, need, XEN_SLOT, xen.text_offset))
     return items
+
+
+def _domu_items(domus: Sequence[DomUImages]) -> list[_Item]:
+    """Each domU's modules, top down below Xen, in the recipe's slots (kernel 8 MiB, ramdisk
+    8 MiB, partial DTB 2 MiB, larger ones in 2 MiB steps): adding a domU moves nothing of dom0.
+    Xen copies a domU's kernel into the domain's memory itself, so the module needs no
+    text_offset; the slots are 2 MiB-aligned anyway."""
+    items = []
+    for images in domus:
+        name, kernel = images.domu.name, images.kernel
+        items.append(
+            _Item(
+                f"{name}-kernel",
+                f"{name} kernel {kernel.source} ({kernel.kind})",
+                kernel.data,
+                kernel.source,
+                len(kernel.data),
+                KERNEL_SLOT,
+            )
+        )
+        if images.ramdisk is not None:
+            source = images.ramdisk_source or f"<{name} ramdisk>"
+            items.append(
+                _Item(
+                    f"{name}-initrd",
+                    f"{name} ramdisk {source}",
+                    images.ramdisk,
+                    source,
+                    len(images.ramdisk),
+                    INITRD_SLOT,
+                )
+            )
+        if images.dtb is not None:
+            blob = images.dtb.data[: images.dtb.totalsize]
+            items.append(
+                _Item(
+                    f"{name}-dtb",
+                    f"{name} partial device tree {images.dtb.source}",
+                    blob,
+                    images.dtb.source,
+                    len(blob),
+                    DTB_SLOT,
+                )
+            )
+    return items
+
+
+# docs/misc/arm/passthrough.txt: the partial device tree's nodes for the guest sit under
+# /passthrough (and /aliases); Xen copies that node into the domU's tree.
+PASSTHROUGH_NODE = "/passthrough"
+
+
+def _check_domus(
+    domus: Sequence[DomUImages],
+    *,
+    board: BoardProfile,
+    dram_size: int,
+    xen: KernelImage | None,
+    dtb: DeviceTree,
+    dom0: Dom0Mem | None,
+    passthrough: Sequence[str],
+) -> None:
+    """Each domU against the board: vCPUs, memory, arch, pass-through paths, partial DTB."""
+    cpus = SOC_CPUS.get(board.soc)
+    for path in passthrough:
+        if not dtb.has_node(path):
+            raise PlanError(
+                f"--passthrough {path}: {dtb.source} has no such node: name a path that "
+                "exists in the DTB given (see `fdtdump` or /proc/device-tree)"
+            )
+    used = dom0.size if dom0 is not None else 0
+    for images in domus:
+        domu = images.domu
+        if cpus is not None and domu.vcpus > cpus:
+            raise PlanError(
+                f"{domu.name}: vcpus={domu.vcpus} is more than the {cpus} CPUs of the "
+                f"{board.soc} on {board.name}: pass vcpus={cpus} or fewer"
+            )
+        if xen is not None and xen.arch == "arm" and images.kernel.arch == "arm64":
+            raise PlanError(
+                f"{domu.name}: kernel {images.kernel.source} is an arm64 {images.kernel.kind}, "
+                "but arm32 Xen runs only arm32 guests: pass an arm32 zImage"
+            )
+        used += domu.mem
+        if used + XEN_MIN_OWN_MEMORY > dram_size:
+            others = "dom0 and the domUs before it" if dom0 is not None else "the domUs before it"
+            raise PlanError(
+                f"{domu.name}: mem={domu.mem / MiB:g}M does not fit: with {others} the "
+                f"domains ask {used / MiB:g} MiB of the {dram_size / MiB:g} MiB of DRAM "
+                f"{board.name} has, and Xen keeps {format_size(XEN_MIN_OWN_MEMORY)} for "
+                f"itself: give {domu.name} less memory"
+            )
+        for path in domu.passthrough:
+            if not dtb.has_node(path):
+                raise PlanError(
+                    f"{domu.name}: passthrough={path}: {dtb.source} has no such node: name a "
+                    "path that exists in the DTB given"
+                )
+        if images.dtb is not None and not images.dtb.has_node(PASSTHROUGH_NODE):
+            raise PlanError(
+                f"{domu.name}: dtb={images.dtb.source} has no {PASSTHROUGH_NODE} node, which Xen "
+                "copies into the guest (docs/misc/arm/passthrough.txt): pass a partial "
+                "device tree"
+            )
+
+
+def _domain_plans(
+    domus: Sequence[DomUImages], regions: tuple[Region, ...]
+) -> tuple[DomainPlan, ...]:
+    by_name = {region.name: region for region in regions}
+    plans = []
+    for images in domus:
+        domu = images.domu
+        plans.append(
+            DomainPlan(
+                name=domu.name,
+                mem=domu.mem,
+                vcpus=domu.vcpus,
+                args=domu.args,
+                vpl011=domu.vpl011,
+                kernel=by_name[f"{domu.name}-kernel"],
+                ramdisk=by_name.get(f"{domu.name}-initrd"),
+                dtb=by_name.get(f"{domu.name}-dtb"),
+                passthrough=domu.passthrough,
+            )
+        )
+    return tuple(plans)
 
 
 def _place(
@@ -588,7 +768,7 @@ def make_plan(
     board: BoardProfile,
     dram_size: int,
     xen: KernelImage | None,
-    kernel: KernelImage,
+    kernel: KernelImage | None,
     dtb: DeviceTree,
     initrd: bytes | None,
     *,
@@ -600,12 +780,17 @@ def make_plan(
     no_xen: bool = False,
     gzip_kernel: bool | None = None,
     dom0_mem: Dom0Mem | None = None,
+    domus: Sequence[DomUImages] = (),
+    no_dom0: bool = False,
+    passthrough: Sequence[str] = (),
 ) -> Plan:
     """Place the images below the top of DRAM (see the module docstring).
 
     ``xen`` may be None only with ``no_xen``. ``gzip_kernel`` None sends an
     uncompressed arm64 dom0 Image gzip'ed when Xen is arm64; False never does.
     ``dom0_mem`` (Xen's, checked against the DRAM) is ignored with ``no_xen``.
+    ``domus`` are dom0less domains (placed below Xen); ``no_dom0`` boots them without a
+    dom0 (``kernel`` None); ``passthrough`` names host DTB nodes to mark xen,passthrough.
     """
     if layout not in LAYOUTS:
         raise PlanError(f"unknown layout {layout!r}: use one of {', '.join(LAYOUTS)}")
@@ -615,6 +800,14 @@ def make_plan(
         raise PlanError("no Xen image given: pass --xen, or --no-xen to boot the kernel alone")
     if no_xen:
         xen = None
+        if domus or no_dom0 or passthrough:
+            raise PlanError("dom0less domUs and pass-through need Xen: drop --no-xen")
+    if no_dom0:
+        if not domus:
+            raise PlanError("--no-dom0 without a --domu boots nothing: add a --domu")
+        kernel, initrd, dom0_mem = None, None, None
+    elif kernel is None:
+        raise PlanError("no dom0 kernel given: pass one, or --no-dom0 with --domu")
     warnings: list[str] = []
     soc = board_soc(board)
     usable = min(MAX_DRAM, soc.dram_window[1] - board.dram_base)
@@ -629,6 +822,16 @@ def make_plan(
     top = board.dram_base + dram_size
     if dom0_mem is not None and not no_xen:
         _check_dom0_mem(dom0_mem, board, dram_size, arch, warnings)
+    _check_domus(
+        domus,
+        board=board,
+        dram_size=dram_size,
+        xen=xen,
+        dtb=dtb,
+        # Xen gives dom0 512M when no dom0_mem= is given (see XEN_DEFAULT_DOM0_MEM).
+        dom0=None if no_xen or no_dom0 else dom0_mem or Dom0Mem(XEN_DEFAULT_DOM0_MEM, "512M", ""),
+        passthrough=passthrough,
+    )
 
     given_reserve = reserve_top
     if reserve_top is None:
@@ -646,10 +849,12 @@ def make_plan(
         )
     ceiling = _align_down(top - reserve_top, SLOT_ALIGN)
 
-    kernel_item, gzipped = _kernel_item(
-        kernel, no_xen=no_xen, xen_arch=xen.arch if xen else None, gzip_kernel=gzip_kernel
-    )
-    items = _items(kernel_item, xen, dtb, initrd, initrd_source)
+    kernel_item, gzipped = None, False
+    if kernel is not None:
+        kernel_item, gzipped = _kernel_item(
+            kernel, no_xen=no_xen, xen_arch=xen.arch if xen else None, gzip_kernel=gzip_kernel
+        )
+    items = [*_items(kernel_item, xen, dtb, initrd, initrd_source), *_domu_items(domus)]
     keep_clear = _keep_clear(top, script_address, uboot_range)
     ceiling = _lower_ceiling(ceiling, keep_clear)
     top_name = (
@@ -683,7 +888,7 @@ def make_plan(
         if reserve_note is not None:
             warnings.append(reserve_note)
     started = xen if xen is not None else kernel
-    if not started.place_anywhere:
+    if started is not None and not started.place_anywhere:
         moved = board.dram_base + started.text_offset
         warnings.append(
             f"{started.source}: the arm64 header lacks the 'place anywhere' flag, so booti "
@@ -717,4 +922,9 @@ def make_plan(
         dtb_has_chosen=dtb.has_chosen,
         console_uart=console,
         console_problem=problem,
+        domains=_domain_plans(domus, regions),
+        no_dom0=no_dom0,
+        passthrough=tuple(
+            dict.fromkeys([*passthrough, *(p for d in domus for p in d.domu.passthrough)])
+        ),
     )

@@ -30,6 +30,7 @@ from felboot.boards.uboot_lookup import (
     read_dtb_identity,
 )
 from felboot.bootscript import build_boot_scr, render_boot_cmd
+from felboot.domains import DomU
 from felboot.dram import PROBE_WINDOW, DramInfo
 from felboot.errors import ImageError, PlanError, UsageError
 from felboot.images import installed_kernel_config, load
@@ -46,6 +47,7 @@ from felboot.plan import (
     UBOOT_LOAD_ADDRESS,
     XEN_DEFAULT_DOM0_MEM,
     Dom0Mem,
+    DomUImages,
     Plan,
     board_soc,
     parse_dom0_mem,
@@ -84,6 +86,9 @@ class RunRequest:
     need_uboot: bool = True  # `plan` and `script` can do without one
     uboot_for_other_board: bool = False  # a U-Boot built for another board: warn only
     uboot_dirs: tuple[Path, ...] = ()  # the config's uboot_path: searched after FELBOOT_UBOOT_PATH
+    domus: tuple[DomU, ...] = ()  # dom0less domUs (--domu), domU1 first
+    no_dom0: bool = False  # dom0less only: Xen, the DTB and the domUs
+    passthrough: tuple[str, ...] = ()  # host DTB nodes marked xen,passthrough (--passthrough)
 
 
 @dataclass(frozen=True)
@@ -93,12 +98,17 @@ class RunInputs:
     board: BoardProfile
     uboot: UBootBundle | None
     xen: KernelImage | None
-    kernel: KernelImage
+    kernel: KernelImage | None  # None: --no-dom0
     dtb: DeviceTree
     initrd: bytes | None
     initrd_source: str | None
     warnings: tuple[str, ...] = ()  # pairs that may not boot (logged, and for the API)
     uboot_choice: UBootChoice | None = None  # which files and why (summary, --json)
+    domus: tuple[DomUImages, ...] = ()
+
+    @property
+    def kernel_file_size(self) -> int:
+        return self.kernel.file_size if self.kernel is not None else 0
 
 
 @dataclass(frozen=True)
@@ -175,7 +185,9 @@ def load_inputs(request: RunRequest) -> RunInputs:
     board = load_profile(request, dtb_identity)
     if request.kernel is not None and request.dtb is None:
         request = dataclasses.replace(request, dtb=dtb_beside_kernel(request.kernel, board))
-    if request.kernel is None or request.dtb is None:
+    if request.no_dom0 and request.dtb is None:
+        raise UsageError("name the DTB: felboot run --no-dom0 --domu ... XEN DTB")
+    if (request.kernel is None and not request.no_dom0) or request.dtb is None:
         raise UsageError("name the kernel and the DTB: felboot run --board NAME XEN KERNEL DTB")
     limit, why = input_limit(board)
     xen = None
@@ -185,11 +197,14 @@ def load_inputs(request: RunRequest) -> RunInputs:
         xen = parse_kernel(
             load(request.xen, "Xen", limit=limit, limit_why=why), str(request.xen), "Xen"
         )
-    kernel_data = load(request.kernel, "kernel", limit=limit, limit_why=why)
-    kernel = parse_kernel(kernel_data, str(request.kernel), "kernel")
+    kernel = None
+    if request.kernel is not None and not request.no_dom0:
+        kernel_data = load(request.kernel, "kernel", limit=limit, limit_why=why)
+        kernel = parse_kernel(kernel_data, str(request.kernel), "kernel")
     dtb = parse_dtb(load(request.dtb, "DTB", limit=limit, limit_why=why), str(request.dtb))
+    domus = tuple(load_domu(domu, limit, why) for domu in request.domus)
     initrd = None
-    if request.initrd is not None:
+    if request.initrd is not None and not request.no_dom0:
         ramdisk = parse_initrd(
             load(request.initrd, "initrd", limit=limit, limit_why=why), str(request.initrd)
         )
@@ -199,9 +214,10 @@ def load_inputs(request: RunRequest) -> RunInputs:
             )
         initrd = ramdisk.data
     warnings = check_dtb_soc(dtb, board)
-    check_slots(xen, kernel, no_xen=request.no_xen)
-    config = installed_kernel_config(request.kernel, kernel)
-    warnings += check_dom0_kernel(kernel, config, request.kernel.name, no_xen=request.no_xen)
+    if kernel is not None and request.kernel is not None:
+        check_slots(xen, kernel, no_xen=request.no_xen)
+        config = installed_kernel_config(request.kernel, kernel)
+        warnings += check_dom0_kernel(kernel, config, request.kernel.name, no_xen=request.no_xen)
 
     looks_up = not request.uboot and not profile_uboot_installed(board)
     if looks_up and dtb_identity is None:
@@ -228,6 +244,32 @@ def load_inputs(request: RunRequest) -> RunInputs:
         initrd_source=str(request.initrd) if request.initrd is not None else None,
         warnings=tuple(warnings),
         uboot_choice=uboot_choice,
+        domus=domus,
+    )
+
+
+def load_domu(domu: DomU, limit: int, why: str) -> DomUImages:
+    """A domU's kernel, ramdisk and partial DTB read and checked; errors name the domU."""
+    name = domu.name
+    kernel = parse_kernel(
+        load(domu.kernel, f"{name} kernel", limit=limit, limit_why=why), str(domu.kernel), "kernel"
+    )
+    ramdisk = None
+    if domu.ramdisk is not None:
+        ramdisk = parse_initrd(
+            load(domu.ramdisk, f"{name} ramdisk", limit=limit, limit_why=why), str(domu.ramdisk)
+        ).data
+    partial = None
+    if domu.dtb is not None:
+        partial = parse_dtb(
+            load(domu.dtb, f"{name} partial DTB", limit=limit, limit_why=why), str(domu.dtb)
+        )
+    return DomUImages(
+        domu,
+        kernel,
+        ramdisk,
+        str(domu.ramdisk) if domu.ramdisk is not None else None,
+        partial,
     )
 
 
@@ -289,12 +331,15 @@ def make_plan(inputs: RunInputs, request: RunRequest, dram_size: int) -> Plan:
         no_xen=request.no_xen,
         gzip_kernel=None if request.compress else False,
         dom0_mem=dom0_mem(inputs, request),
+        domus=inputs.domus,
+        no_dom0=request.no_dom0,
+        passthrough=request.passthrough,
     )
 
 
 def dom0_mem(inputs: RunInputs, request: RunRequest) -> Dom0Mem | None:
     """Xen's dom0_mem as the boot script passes it (Xen takes the last one), and its source."""
-    if request.no_xen:
+    if request.no_xen or request.no_dom0:
         return None
     xen_args, _ = command_lines(inputs, request)
     values = [word[len("dom0_mem=") :] for word in xen_args.split() if word.startswith("dom0_mem=")]
@@ -513,7 +558,7 @@ def dry_run_report(prepared: Prepared, request: RunRequest) -> RunReport:
         uboot_choice=inputs.uboot_choice,
         xen_args=None if request.no_xen else xen_args,
         dom0_args=dom0_args,
-        kernel_file_size=inputs.kernel.file_size,
+        kernel_file_size=inputs.kernel_file_size,
     )
 
 
@@ -662,13 +707,16 @@ def execute(
         timings=timings,
         xen_args=None if request.no_xen else xen_args,
         dom0_args=dom0_args,
-        kernel_file_size=inputs.kernel.file_size,
+        kernel_file_size=inputs.kernel_file_size,
     )
 
 
 def input_size(inputs: RunInputs) -> int:
     """Bytes of the inputs as given (SPL and U-Boot proper as the ROM and SPL would load them)."""
-    total = inputs.kernel.file_size + inputs.dtb.totalsize + len(inputs.initrd or b"")
+    total = inputs.kernel_file_size + inputs.dtb.totalsize + len(inputs.initrd or b"")
+    for images in inputs.domus:
+        total += len(images.kernel.data) + len(images.ramdisk or b"")
+        total += images.dtb.totalsize if images.dtb is not None else 0
     if inputs.xen is not None:
         total += inputs.xen.file_size
     if inputs.uboot is not None:
@@ -694,5 +742,10 @@ def expected_console(report: RunReport) -> list[str]:
         lines.append("'Starting kernel ...', then Linux's 'Booting Linux on physical CPU 0x0'")
     else:
         lines.append("'Starting kernel ...', then Xen's banner ('Xen 4.x') and '(XEN) Loading d0'")
-        lines.append("dom0 on hvc0: '[    0.000000] Booting Linux on physical CPU 0x0'")
+        if not report.plan.no_dom0:
+            lines.append("dom0 on hvc0: '[    0.000000] Booting Linux on physical CPU 0x0'")
+        for domain in report.plan.domains:
+            number = domain.name.removeprefix("domU")
+            where = f"as '(d{number}) ...' lines" if domain.vpl011 else "nowhere (no vpl011)"
+            lines.append(f"'(XEN) *** LOADING DOMU', then {domain.name}'s console {where}")
     return lines

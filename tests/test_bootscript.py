@@ -11,11 +11,12 @@ import pytest
 
 from felboot.boards import load_board
 from felboot.bootscript import SCRIPT_NAME, build_boot_scr, render_boot_cmd
+from felboot.domains import parse_domu
 from felboot.errors import ImageError, PlanError, UsageError
 from felboot.images.dtb import parse_dtb
 from felboot.images.kernel import parse_kernel
 from felboot.images.uimage import parse_legacy_image, parse_script_image
-from felboot.plan import Plan, make_plan
+from felboot.plan import DomUImages, Plan, make_plan
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PAYLOADS = FIXTURES / "payloads"
@@ -49,7 +50,44 @@ def plan_for(
 A20 = {"xen": "xen-arm32.zimage", "kernel": "zImage-arm32", "dtb": "sun7i-a20-felboot-test.dtb"}
 A64 = {"xen": "xen-arm64.Image", "kernel": "Image-arm64.gz", "dtb": "sun50i-a64-felboot-test.dtb"}
 
+
+def domu_images(spec: str, index: int) -> DomUImages:
+    """A --domu SPEC with its files read from fixtures/payloads (as run.load_domu reads them)."""
+    domu = parse_domu(spec, index)
+    kernel = PAYLOADS / domu.kernel
+    return DomUImages(
+        domu,
+        parse_kernel(kernel.read_bytes(), str(kernel), "kernel"),
+        (PAYLOADS / domu.ramdisk).read_bytes() if domu.ramdisk else None,
+        str(PAYLOADS / domu.ramdisk) if domu.ramdisk else None,
+        parse_dtb((PAYLOADS / domu.dtb).read_bytes(), str(PAYLOADS / domu.dtb))
+        if domu.dtb
+        else None,
+    )
+
+
+A20_PASS = {**A20, "dtb": "sun7i-a20-felboot-passthrough.dtb"}
+DOMU_A20 = 'kernel=zImage-arm32,ramdisk=initrd.img,mem=128M,vcpus=1,args="console=ttyAMA0"'
+DOMU_PASSTHROUGH = (
+    'zImage-arm32,mem=256M,vcpus=2,args="console=ttyAMA0 ip=dhcp,eth0",'
+    "dtb=domu-ethernet-partial.dtb,passthrough=/soc/ethernet@1c50000"
+)
+DOMU_A64 = 'kernel=Image-arm64.gz,ramdisk=initrd.img,mem=256M,vcpus=2,args="console=ttyAMA0"'
+
 GOLDEN_CASES = {
+    "a20-1g-dom0-and-domu.boot.cmd": ("cubieboard2", A20, {"domus": [domu_images(DOMU_A20, 1)]}),
+    "a20-1g-dom0less-passthrough.boot.cmd": (
+        "cubieboard2",
+        A20_PASS,
+        {
+            "no_dom0": True,
+            "domus": [
+                domu_images(DOMU_PASSTHROUGH, 1),
+                domu_images("zImage-arm32,mem=64M,vpl011=no", 2),
+            ],
+        },
+    ),
+    "a64-2g-dom0-and-domu.boot.cmd": ("pine64-plus", A64, {"domus": [domu_images(DOMU_A64, 1)]}),
     "a20-1g-recipe.boot.cmd": ("cubieboard2", A20, {"layout": "recipe"}),
     "a20-1g-safe.boot.cmd": ("cubieboard2", A20, {}),
     "a20-2g-safe.boot.cmd": ("cubietruck", A20, {}),

@@ -23,9 +23,21 @@ from felboot.units import format_rate, format_seconds, format_size, parse_number
 
 def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
     """The parsed command line as a RunRequest (numbers parsed here, at the edge)."""
+    from felboot.domains import parse_domus
     from felboot.run import RunRequest
 
     images = list(args.images)
+    domus = parse_domus(getattr(args, "domu", None) or [])
+    no_dom0 = bool(getattr(args, "no_dom0", False))
+    if no_dom0 and args.no_xen:
+        raise UsageError("--no-dom0 boots Xen's domUs and --no-xen boots Linux alone: pick one")
+    if no_dom0:
+        if len(images) != 2:
+            raise UsageError(
+                f"expected XEN DTB with --no-dom0, got {len(images)} file(s): "
+                f"{' '.join(images) or 'none'}"
+            )
+        images.insert(1, "")  # no dom0 kernel
     expected = 2 if args.no_xen else 3
     # One fewer: no DTB, which a named board then takes from the kernel's Debian package.
     if len(images) not in (expected, expected - 1):
@@ -40,7 +52,7 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
         board_file=Path(args.board_file) if args.board_file else None,
         uboot=tuple(Path(path) for path in args.uboot),
         xen=xen,
-        kernel=Path(images[0]),
+        kernel=Path(images[0]) if images[0] else None,
         dtb=Path(images[1]) if len(images) > 1 else None,
         initrd=Path(args.initrd) if args.initrd else None,
         dram_size=parse_number(args.dram_size, "DRAM size") if args.dram_size else None,
@@ -55,6 +67,9 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
         need_uboot=need_uboot,
         uboot_for_other_board=args.uboot_for_other_board,
         uboot_dirs=config.uboot_dirs() if (config := getattr(args, "felboot_config", None)) else (),
+        domus=domus,
+        no_dom0=no_dom0,
+        passthrough=tuple(getattr(args, "passthrough", None) or ()),
     )
 
 
@@ -148,8 +163,24 @@ def plan_lines(
         yield f"  (and {len(probes)} words the SPL's DRAM probe uses, kept clear: -v lists them)"
     if xen_args is not None:
         yield f"Xen command line:  {xen_args or '(empty)'}"
-    label = "Linux command line:" if xen_args is None else "dom0 command line: "
-    yield f"{label} {dom0_args or '(empty)'}"
+    if not plan.no_dom0:
+        label = "Linux command line:" if xen_args is None else "dom0 command line: "
+        yield f"{label} {dom0_args or '(empty)'}"
+    yield from domain_lines(plan)
+
+
+def domain_lines(plan: Any) -> Iterator[str]:
+    """One line per dom0less domU (its memory, vCPUs, console, modules, pass-through)."""
+    for path in plan.passthrough:
+        yield f"pass-through:      {path} (xen,passthrough: kept from dom0)"
+    for domain in plan.domains:
+        modules = ", ".join(f"{r.name.split('-', 1)[1]} 0x{r.start:08x}" for r in domain.modules)
+        console = "vpl011 console" if domain.vpl011 else "no console"
+        yield (
+            f"{domain.name}:{' ' * max(1, 18 - len(domain.name))}{format_size(domain.mem)}, "
+            f"{domain.vcpus} vCPU{'s' if domain.vcpus > 1 else ''}, {console}; {modules}"
+        )
+        yield f"  command line:    {domain.args or '(empty)'}"
 
 
 def cmd_boards(args: argparse.Namespace) -> int:
@@ -183,7 +214,7 @@ def plan_document(prepared: Any, request: Any, plan: Any) -> dict[str, Any]:
 
     inputs = prepared.inputs
     xen_args, dom0_args = command_lines(inputs, request)
-    data = plan_dict(plan, None if request.no_xen else xen_args, dom0_args, inputs.kernel.file_size)
+    data = plan_dict(plan, None if request.no_xen else xen_args, dom0_args, inputs.kernel_file_size)
     choice = inputs.uboot_choice
     data["uboot"] = (
         {"files": [str(path) for path in choice.paths], "why": choice.why} if choice else None
@@ -204,7 +235,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     lines += plan_lines(
         plan,
         script_size=len(script.image),
-        kernel_file_size=inputs.kernel.file_size,
+        kernel_file_size=inputs.kernel_file_size,
         xen_args=None if request.no_xen else xen_args,
         dom0_args=dom0_args,
         verbose=args.verbose > 0,

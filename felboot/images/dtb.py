@@ -50,6 +50,10 @@ class DeviceTree:
         target = aliases.strings(name_or_path) if aliases is not None else ()
         return target[0] if target else None
 
+    def has_node(self, path: str) -> bool:
+        """Whether the absolute ``path`` is a node of this tree."""
+        return path.startswith("/") and self._require_tree().find(path) is not None
+
     def serial_path(self) -> str:
         """The console UART node's path: /chosen/stdout-path, else the serial0 alias."""
         tree = self._require_tree()
