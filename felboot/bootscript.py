@@ -20,11 +20,13 @@ into /chosen/bootargs and would overwrite a value set with ``fdt set``.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import PurePath
 
 from felboot.errors import ImageError, PlanError, UsageError
 from felboot.images.uimage import build_script_image
-from felboot.plan import DomainPlan, Plan, Region
+from felboot.plan import DTB_GROWTH, DomainPlan, Plan, Region
 from felboot.units import format_size
 
 SCRIPT_NAME = "felboot boot script"
@@ -113,16 +115,87 @@ def _header(plan: Plan) -> list[str]:
     return [comment_text(line) for line in lines]
 
 
-def _module(index: int, region: Region, compatible: tuple[str, ...]) -> list[str]:
+@dataclass(frozen=True)
+class LoadMethod:
+    """How the script gets the images: ``fel`` (already in DRAM), or loaded by U-Boot itself."""
+
+    kind: str  # "fel", "tftp", "mmc" or "usb"
+    device: str = "0:1"  # DEV:PART for mmc and usb
+
+    @property
+    def loads(self) -> bool:
+        return self.kind != "fel"
+
+    def command(self, address: int, name: str) -> str:
+        if self.kind == "tftp":
+            return f"tftpboot {_hex(address)} {name}"
+        return f"load {self.kind} {self.device} {_hex(address)} {name}"
+
+
+FEL = LoadMethod("fel")
+LOAD_KINDS = ("fel", "tftp", "mmc", "usb")
+_DEV_PART = re.compile(r"[0-9]+:[0-9]+")
+
+
+def parse_load(text: str) -> LoadMethod:
+    """--load fel|tftp|mmc[:DEV:PART]|usb[:DEV:PART] (the default DEV:PART is 0:1)."""
+    kind, _, device = text.partition(":")
+    if kind not in LOAD_KINDS or (
+        device and (kind in ("fel", "tftp") or not _DEV_PART.fullmatch(device))
+    ):
+        raise UsageError(
+            f"--load {text!r}: write fel, tftp, mmc[:DEV:PART] or usb[:DEV:PART] (e.g. mmc:0:1)"
+        )
+    return LoadMethod(kind, device or "0:1")
+
+
+def media_file_name(region: Region) -> str:
+    """The file a loading script reads for ``region`` (its payload, as planned: a gzip'ed
+    dom0 kernel is the gzip): the region's name, unique within the plan."""
+    return region.name
+
+
+def _size_variable(region: Region) -> str:
+    return f"felboot_{region.name.replace('-', '_')}_size"
+
+
+def _sizes(plan: Plan, load: LoadMethod) -> dict[str, str]:
+    """Each region's size as the script writes it: a number for FEL, else the size U-Boot
+    read. ${filesize} is hex without 0x (U-Boot's env_set_hex), and `fdt set` reads cells
+    with base 0, hence the 0x in front."""
+    if not load.loads:
+        return {region.name: f"{region.size:#x}" for region in plan.regions}
+    return {region.name: f"0x${{{_size_variable(region)}}}" for region in plan.regions}
+
+
+def _load_lines(plan: Plan, load: LoadMethod) -> list[str]:
+    """Load every image at its planned address; refuse one larger than its slot."""
+    lines = [f"# Load the images ({load.kind}) at the plan's addresses."]
+    if load.kind == "usb":
+        lines.append("usb start")
+    for region in plan.regions:
+        room = region.end - region.start
+        if region.name == "dtb":  # the DTB grows in its slot: fdt resize and bootz/booti's pad
+            room -= DTB_GROWTH
+        lines += [
+            load.command(region.start, media_file_name(region)),
+            f"setenv {_size_variable(region)} ${{filesize}}",
+            f"if itest 0x${{filesize}} -gt {room:#x}; then echo felboot: {region.name} is larger "
+            f"than its {room:#x}-byte slot, run felboot script again; exit; fi",
+        ]
+    return lines
+
+
+def _module(index: int, region: Region, compatible: tuple[str, ...], size: str) -> list[str]:
     node = f"/chosen/module@{index}"
     return [
         f"fdt mknode /chosen module@{index}",
         f"fdt set {node} compatible {' '.join(compatible)}",
-        f"fdt set {node} reg <{_hex(region.start)} {region.size:#x}>",
+        f"fdt set {node} reg <{_hex(region.start)} {size}>",
     ]
 
 
-def _domain(domain: DomainPlan) -> list[str]:
+def _domain(domain: DomainPlan, sizes: dict[str, str] | None = None) -> list[str]:
     """A dom0less domU's node, as booting.txt ("Creating Multiple Domains directly from Xen")
     specifies it: compatible "xen,domain"; #address-cells/#size-cells for the modules' reg
     (1 and 1, as /chosen: every address here is below 4 GiB); memory, "a 64-bit integer" of
@@ -149,11 +222,12 @@ def _domain(domain: DomainPlan) -> list[str]:
     for region, compatible in kinds:
         if region is None:
             continue
+        size = sizes[region.name] if sizes else f"{region.size:#x}"
         module = f"module@{region.start:x}"
         lines += [
             f"fdt mknode {node} {module}",
             f"fdt set {node}/{module} compatible {' '.join(compatible)}",
-            f"fdt set {node}/{module} reg <{_hex(region.start)} {region.size:#x}>",
+            f"fdt set {node}/{module} reg <{_hex(region.start)} {size}>",
         ]
         if region is domain.kernel and domain.args:  # bootargs is optional (booting.txt)
             args = _check_args(domain.args, f"{domain.name} arguments")
@@ -161,7 +235,9 @@ def _domain(domain: DomainPlan) -> list[str]:
     return lines
 
 
-def _xen_body(plan: Plan, xen_args: str, dom0_args: str, uboot_is_64bit: bool) -> list[str]:
+def _xen_body(
+    plan: Plan, xen_args: str, dom0_args: str, uboot_is_64bit: bool, sizes: dict[str, str]
+) -> list[str]:
     xen, dtb, initrd = plan.xen, plan.dtb, plan.initrd
     lines = [
         "# Keep the DTB in place when booting (all ones: this U-Boot's word size).",
@@ -180,11 +256,11 @@ def _xen_body(plan: Plan, xen_args: str, dom0_args: str, uboot_is_64bit: bool) -
         lines += [
             "# Module names from Xen's booting.txt; the wiki recipe's \"xen,linux-zimage\"",
             '# "xen,multiboot-module" are the older arm32 names, still accepted.',
-            *_module(0, plan.kernel, KERNEL_COMPATIBLE),
+            *_module(0, plan.kernel, KERNEL_COMPATIBLE, sizes["kernel"]),
             f'fdt set /chosen/module@0 bootargs "{dom0_args}"',
         ]
         if initrd is not None:
-            lines += _module(1, initrd, RAMDISK_COMPATIBLE)
+            lines += _module(1, initrd, RAMDISK_COMPATIBLE, sizes["initrd"])
     if plan.passthrough:
         lines.append(
             "# Host devices Xen keeps from dom0 for a domU (ImageBuilder's PASSTHROUGH_PATHS)"
@@ -192,14 +268,14 @@ def _xen_body(plan: Plan, xen_args: str, dom0_args: str, uboot_is_64bit: bool) -
     for path in plan.passthrough:
         lines.append(f"fdt set {_check_args(path, 'pass-through path')} {PASSTHROUGH_PROPERTY}")
     for domain in plan.domains:
-        lines += _domain(domain)
+        lines += _domain(domain, sizes)
     lines.append(f"{plan.boot_command} {_hex(xen.start)} - {_hex(dtb.start)}")
     return lines
 
 
-def _linux_body(plan: Plan, dom0_args: str) -> list[str]:
+def _linux_body(plan: Plan, dom0_args: str, sizes: dict[str, str]) -> list[str]:
     dtb, kernel, initrd = plan.dtb, plan.kernel, plan.initrd
-    ramdisk = f"{_hex(initrd.start)}:{initrd.size:#x}" if initrd is not None else "-"
+    ramdisk = f"{_hex(initrd.start)}:{sizes['initrd']}" if initrd is not None else "-"
     return [
         "# bootz/booti copy $bootargs into /chosen/bootargs.",
         f'setenv bootargs "{dom0_args}"',
@@ -207,16 +283,28 @@ def _linux_body(plan: Plan, dom0_args: str) -> list[str]:
     ]
 
 
-def render_boot_cmd(plan: Plan, *, xen_args: str, dom0_args: str, uboot_is_64bit: bool) -> str:
-    """The boot.cmd text for ``plan``; ``dom0_args`` is the kernel's command line."""
+def render_boot_cmd(
+    plan: Plan,
+    *,
+    xen_args: str,
+    dom0_args: str,
+    uboot_is_64bit: bool,
+    load: LoadMethod = FEL,
+) -> str:
+    """The boot.cmd text for ``plan``; ``dom0_args`` is the kernel's command line.
+
+    With a ``load`` other than fel the script first loads every image itself (from the
+    files media_file_name names) and takes the sizes from what it loaded."""
     kernel_args = _check_args(
         dom0_args, "dom0 arguments" if not plan.no_xen else "kernel arguments"
     )
+    sizes = _sizes(plan, load)
     if plan.no_xen:
-        body = _linux_body(plan, kernel_args)
+        body = _linux_body(plan, kernel_args, sizes)
     else:
-        body = _xen_body(plan, _xen_args(plan, xen_args), kernel_args, uboot_is_64bit)
-    text = "\n".join([*_header(plan), *body]) + "\n"
+        body = _xen_body(plan, _xen_args(plan, xen_args), kernel_args, uboot_is_64bit, sizes)
+    loading = _load_lines(plan, load) if load.loads else []
+    text = "\n".join([*_header(plan), *loading, *body]) + "\n"
     image_size = _LEGACY_HEADER + _PART_TABLE + len(text)
     if image_size > plan.script_room:
         raise PlanError(

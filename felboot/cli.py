@@ -385,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_run_arguments(p, device=False)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write to")
+    p.add_argument(
+        "--load",
+        default="fel",
+        metavar="fel|tftp|mmc[:DEV:PART]|usb[:DEV:PART]",
+        help="fel (default): the images are placed over FEL; else the script loads each image "
+        "itself and DIR gets them too (a TFTP root, or the card's first partition: 0:1)",
+    )
     desk.register(sub, _add)
     return parser
 

@@ -29,7 +29,7 @@ from felboot.boards.uboot_lookup import (
     profile_for_dtb,
     read_dtb_identity,
 )
-from felboot.bootscript import build_boot_scr, render_boot_cmd
+from felboot.bootscript import FEL, LoadMethod, build_boot_scr, media_file_name, render_boot_cmd
 from felboot.domains import DomU
 from felboot.dram import PROBE_WINDOW, DramInfo
 from felboot.errors import ImageError, PlanError, UsageError
@@ -377,10 +377,16 @@ def script_timestamp() -> int:
         raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds") from None
 
 
-def make_script(plan: Plan, inputs: RunInputs, request: RunRequest) -> BootScript:
+def make_script(
+    plan: Plan, inputs: RunInputs, request: RunRequest, load: LoadMethod = FEL
+) -> BootScript:
     xen_args, dom0_args = command_lines(inputs, request)
     text = render_boot_cmd(
-        plan, xen_args=xen_args, dom0_args=dom0_args, uboot_is_64bit=inputs.board.uboot_is_64bit
+        plan,
+        xen_args=xen_args,
+        dom0_args=dom0_args,
+        uboot_is_64bit=inputs.board.uboot_is_64bit,
+        load=load,
     )
     return BootScript(text=text, image=build_boot_scr(text, script_timestamp()))
 
@@ -449,6 +455,21 @@ def save_script(script: BootScript, directory: Path) -> tuple[Path, Path]:
     except OSError as error:
         raise UsageError(f"cannot write the boot script to {directory}: {error.strerror}") from None
     return text_path, image_path
+
+
+def save_media(plan: Plan, directory: Path) -> list[Path]:
+    """Every image of ``plan`` as the file a loading script reads (DIR is the TFTP root, or
+    the first partition of the SD card or USB stick: boot.scr goes beside them)."""
+    written = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for region in plan.regions:
+            path = directory / media_file_name(region)
+            path.write_bytes(region.payload)
+            written.append(path)
+    except OSError as error:
+        raise UsageError(f"cannot write the images to {directory}: {error.strerror}") from None
+    return written
 
 
 # On the device --------------------------------------------------------------------------

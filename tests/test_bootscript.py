@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from felboot.boards import load_board
-from felboot.bootscript import SCRIPT_NAME, build_boot_scr, render_boot_cmd
+from felboot.bootscript import SCRIPT_NAME, LoadMethod, build_boot_scr, render_boot_cmd
 from felboot.domains import parse_domu
 from felboot.errors import ImageError, PlanError, UsageError
 from felboot.images.dtb import parse_dtb
@@ -87,6 +87,17 @@ GOLDEN_CASES = {
             ],
         },
     ),
+    "a20-1g-load-tftp-domu.boot.cmd": (
+        "cubieboard2",
+        A20,
+        {"domus": [domu_images(DOMU_A20, 1)], "load": LoadMethod("tftp")},
+    ),
+    "a20-1g-no-xen-load-mmc.boot.cmd": (
+        "cubieboard2",
+        {**A20, "xen": None},
+        {"no_xen": True, "load": LoadMethod("mmc", "0:1")},
+    ),
+    "a64-2g-load-usb.boot.cmd": ("pine64-plus", A64, {"load": LoadMethod("usb", "0:1")}),
     "a64-2g-dom0-and-domu.boot.cmd": ("pine64-plus", A64, {"domus": [domu_images(DOMU_A64, 1)]}),
     "a20-1g-recipe.boot.cmd": ("cubieboard2", A20, {"layout": "recipe"}),
     "a20-1g-safe.boot.cmd": ("cubieboard2", A20, {}),
@@ -99,12 +110,15 @@ GOLDEN_CASES = {
 def render(name: str) -> str:
     board_name, images, extra = GOLDEN_CASES[name]
     board = load_board(board_name)
-    plan = plan_for(board_name, **images, **extra)  # type: ignore[arg-type]
+    options = dict(extra)
+    load = options.pop("load", LoadMethod("fel"))
+    plan = plan_for(board_name, **images, **options)  # type: ignore[arg-type]
     return render_boot_cmd(
         plan,
         xen_args=board.xen_args,
         dom0_args=board.linux_args if plan.no_xen else board.dom0_args,
         uboot_is_64bit=board.uboot_is_64bit,
+        load=load,  # type: ignore[arg-type]
     )
 
 

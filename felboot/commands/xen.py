@@ -245,22 +245,35 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_script(args: argparse.Namespace) -> int:
-    from felboot.run import prepare, require_plan, save_script
+    from felboot.bootscript import parse_load
+    from felboot.run import make_script, prepare, require_plan, save_media, save_script
 
-    prepared = prepare(run_request(args, need_uboot=False))
+    load = parse_load(getattr(args, "load", None) or "fel")
+    request = run_request(args, need_uboot=False)
+    prepared = prepare(request)
     plan, script = require_plan(prepared, prepared.inputs.board)
     print_warnings((*prepared.inputs.warnings, *plan.warnings))
+    images: list[Path] = []
+    if load.loads:
+        script = make_script(plan, prepared.inputs, request, load)
+        images = save_media(plan, Path(args.output))
     text_path, image_path = save_script(script, Path(args.output))
-    emit(
-        args,
-        {
-            "boot_cmd": str(text_path),
-            "boot_scr": str(image_path),
-            "script_address": plan.script_address,
-            "size": len(script.image),
-        },
-        f"wrote {text_path} and {image_path} (load boot.scr at 0x{plan.script_address:08x})",
-    )
+    data: dict[str, Any] = {
+        "boot_cmd": str(text_path),
+        "boot_scr": str(image_path),
+        "script_address": plan.script_address,
+        "size": len(script.image),
+    }
+    text = f"wrote {text_path} and {image_path} (load boot.scr at 0x{plan.script_address:08x})"
+    if load.loads:
+        data["load"] = load.kind
+        data["images"] = [str(path) for path in images]
+        first = load.command(plan.script_address, "boot.scr")
+        source = f"source 0x{plan.script_address:08x}"
+        text += f" and {len(images)} images; at the U-Boot prompt: {first}; {source}"
+        if load.kind == "usb":
+            text = text.replace("prompt: ", "prompt: usb start; ")
+    emit(args, data, text)
     return 0
 
 
