@@ -281,7 +281,7 @@ def _add(
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here, not at the top: a Ctrl-C during these imports is then inside main().
-    from felboot.commands import bootchain, desk, memory, socs, xen
+    from felboot.commands import bootchain, desk, memory, socs, udev, xen
 
     parser = Parser(
         prog="felboot",
@@ -393,7 +393,64 @@ def build_parser() -> argparse.ArgumentParser:
         "itself and DIR gets them too (a TFTP root, or the card's first partition: 0:1)",
     )
     desk.register(sub, _add)
+    udev.register(sub, _add)
     return parser
+
+
+def add_sunxi_fel_commands(sub: Any) -> None:
+    """The verbs sunxi-fel has and felboot's everyday set lacked (fel.c's usage text)."""
+    from felboot.commands import completion, memory
+
+    p = _add(sub, "dump", memory.cmd_dump, "print memory to stdout as raw bytes (sunxi-fel dump)")
+    p.add_argument("address")
+    p.add_argument("length")
+    p = _add(sub, "fill", memory.cmd_fill, "fill memory with one byte value")
+    p.add_argument("address")
+    p.add_argument("length")
+    p.add_argument("value", help="the byte, 0-0xff")
+    p = _add(sub, "clear", memory.cmd_clear, "fill memory with zeros")
+    p.add_argument("address")
+    p.add_argument("length")
+    p = _add(
+        sub,
+        "memmove",
+        memory.cmd_memmove,
+        "copy LEN bytes from SRC to DST on the device (overlap allowed; words where aligned)",
+    )
+    p.add_argument("dst", metavar="DST")
+    p.add_argument("src", metavar="SRC")
+    p.add_argument("size", metavar="LEN")
+    p = _add(
+        sub,
+        "reset64",
+        memory.cmd_reset64,
+        "warm-reset an arm64 SoC into AArch64 at ADDR (RVBAR + RMR); the board leaves FEL",
+    )
+    p.add_argument("address")
+    _add(sub, "sid-dump", memory.cmd_sid_dump, "print every SID e-fuse section (sunxi-fel's map)")
+    _add(
+        sub,
+        "sid-registers",
+        memory.cmd_sid_registers,
+        "read the SID key through the SID controller's registers (the H3 method) on any SoC",
+    )
+    p = _add(
+        sub,
+        "completion",
+        completion.cmd_completion,
+        "print the shell completion script (needs argcomplete)",
+        'Add eval "$(felboot completion bash)" to ~/.bashrc (zsh: ~/.zshrc with zsh; fish: '
+        "felboot completion fish > ~/.config/fish/completions/felboot.fish).",
+    )
+    p.add_argument("shell", choices=completion.SHELLS)
+    _add(
+        sub,
+        "manpage",
+        completion.cmd_manpage,
+        "print felboot(1), the man page made from this parser",
+        "felboot manpage > felboot.1 && man ./felboot.1, or install it as "
+        "/usr/local/share/man/man1/felboot.1",
+    )
 
 
 def add_desk_options(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import array
 import errno
 import logging
+import shlex
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -86,9 +88,10 @@ FEL_PRODUCT_ID = 0xEFE8
 SLOWEST_BYTES_PER_SECOND = 200 * 1024
 MIN_TRANSFER_TIMEOUT_MS = 10_000
 
+# sudo's secure PATH seldom holds a venv's or pipx's felboot: the second form always works.
 _UDEV_HINT = (
-    "install the udev rule (see udev/README.md: sudo cp udev/60-felboot.rules "
-    "/etc/udev/rules.d/ && sudo udevadm control --reload && sudo udevadm trigger), "
+    "install the udev rule: sudo felboot udev --install (if sudo cannot find felboot, "
+    f"as with a venv or pipx: sudo {shlex.quote(sys.executable)} -m felboot udev --install), "
     "or run as root"
 )
 _LIBUSB_HINT = (
