@@ -40,6 +40,7 @@ from felboot.errors import (
 from felboot.soc import SocInfo, soc_by_id
 from felboot.thunks import ThunkPayload
 from felboot.thunks.boot_thunks import ICACHE_OFF, SMC, build_plain
+from felboot.thunks.memmove import build_memmove
 from felboot.thunks.registers import (
     SID_WORDS,
     build_readl,
@@ -71,6 +72,8 @@ ADDRESS_SPACE = 1 << 32
 #: Zero-length bulk INs tolerated in a row before the device counts as silent.
 MAX_EMPTY_TRANSFERS = 64
 ProbeWord = cs.Int32ul  # the SMC probe word, read as sunxi-fel does: one FEL READ
+#: Bytes per FEL WRITE of fill(): one buffer reused, however large the range.
+FILL_CHUNK = 1 << 20
 
 
 def check_range(address: int, length: int) -> None:
@@ -390,6 +393,12 @@ class FelDevice:
 
     def sid(self) -> bytes:
         """The 16-byte SID (e-fuse chip id): four little-endian words, first word first."""
+        return sid_bytes(self.sid_words(SID_WORDS))
+
+    def sid_words(self, count: int, *, registers: bool = False) -> tuple[int, ...]:
+        """The first ``count`` e-fuse words (byte offsets 0, 4, ...), as sunxi-fel's
+        fel_read_sid() reads them: through SID_PRCTL on SoCs with the H3 erratum or when
+        ``registers`` asks for it (`sid-registers`), else from the memory-mapped copy."""
         soc, _ = self._thunk_scratch("read the SID")
         self.apply_smc_workaround()  # a secure-fused board's e-fuses read zero until then
         if soc.sid_base is None:
@@ -397,18 +406,50 @@ class FelDevice:
                 f"the {soc.name} has no SID felboot knows how to read: "
                 "tell boards apart by their USB port instead"
             )
-        if not soc.sid_needs_registers:
+        if not (soc.sid_needs_registers or registers):
             first = soc.sid_base + soc.sid_offset
-            return sid_bytes(self.read_words([first + 4 * i for i in range(SID_WORDS)]))
-        payload = build_sid_registers(soc.sid_base, SID_WORDS)
-        readout = parse_sid_result(self.run_thunk(payload, "SID-read"), SID_WORDS)
+            return tuple(self.read_words([first + 4 * i for i in range(count)]))
+        payload = build_sid_registers(soc.sid_base, count)
+        readout = parse_sid_result(self.run_thunk(payload, "SID-read"), count)
         if readout.timed_out:
             raise DeviceError(
                 f"the {soc.name} SID controller at 0x{soc.sid_base:08x} never finished reading "
                 f"e-fuse word 0x{4 * len(readout.words):02x} (SID_PRCTL stayed busy): "
                 "power-cycle the board into FEL and retry"
             )
-        return sid_bytes(readout.words)
+        return readout.words
+
+    def fill(self, address: int, length: int, value: int, progress: Progress | None = None) -> None:
+        """Store ``length`` copies of the byte ``value`` at ``address`` (sunxi-fel's
+        aw_fel_fill()): plain FEL WRITEs of FILL_CHUNK bytes, every range checked first."""
+        if not 0 <= value <= 0xFF:
+            raise UsageError(f"fill value 0x{value:x} is not a byte: give 0-0xff")
+        check_range(address, length)
+        self.refuse_rom_state(address, length)
+        chunk = memoryview(bytes([value]) * min(length, FILL_CHUNK))
+        for offset in range(0, length, FILL_CHUNK):
+            self.write(address + offset, chunk[: min(FILL_CHUNK, length - offset)], progress)
+
+    def memmove(self, dst: int, src: int, size: int) -> None:
+        """Copy ``size`` bytes from ``src`` to ``dst`` on the device (overlap allowed), with
+        word accesses where the alignment allows (felboot/thunks/memmove.S), and wait for
+        the copy to finish."""
+        payload = build_memmove(dst, src, size)
+        if size == 0:
+            return
+        soc, _ = self._thunk_scratch("move memory")
+        self.refuse_rom_state(dst, size)
+        low, high = soc.scratch_addr, soc.scratch_addr + len(payload.data)
+        for what, start in (("destination", dst), ("source", src)):
+            if start < high and low < start + size:
+                raise UsageError(
+                    f"memmove {what} 0x{start:08x}-0x{start + size - 1:08x} overlaps "
+                    f"0x{low:08x}-0x{high - 1:08x}, where felboot's memmove thunk runs on the "
+                    f"{soc.name}: use another address"
+                )
+        with self._dram_hang_explained(max(dst, src), size, "copying"):
+            self.run_thunk(payload, "memmove")
+            self.wait_returned()
 
     def reset(self) -> None:
         """Reset the SoC through its watchdog; the board leaves FEL.

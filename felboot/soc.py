@@ -39,6 +39,19 @@ class Watchdog:
 
 
 @dataclass(frozen=True)
+class SidSection:
+    """A named range of the SID e-fuses (``sid-dump``): byte offset from the key, size in bits."""
+
+    name: str
+    offset: int
+    size_bits: int
+
+    @property
+    def words(self) -> int:
+        return self.size_bits // 32
+
+
+@dataclass(frozen=True)
 class SocInfo:
     soc_id: int
     name: str
@@ -237,6 +250,122 @@ SOCS: tuple[SocInfo, ...] = (
             rom_state=_A133_ROM_STATE),
 )  # fmt: skip
 
+# SID maps: soc_info.c's sid_section tables at d7bbd172 (name, byte offset, size in bits),
+# printed by `felboot sid-dump` as by `sunxi-fel sid-dump`.
+_R40_SID = (  # r40_sid_maps
+    SidSection("chipid", 0x000, 128),
+    SidSection("in", 0x010, 256),
+    SidSection("ssk", 0x030, 128),
+    SidSection("thermal", 0x040, 32),
+    SidSection("ft_zone", 0x044, 64),
+    SidSection("tvout", 0x04C, 128),
+    SidSection("rssk", 0x05C, 256),
+    SidSection("hdcp_hash", 0x07C, 128),
+    SidSection("reserved", 0x090, 896),
+)
+_H3_SID = (  # h3_sid_maps
+    SidSection("chipid", 0x000, 128),
+    SidSection("oem_program", 0x010, 32),
+    SidSection("nv1", 0x014, 32),
+    SidSection("nv2", 0x018, 64),
+    SidSection("rsakey_hash", 0x020, 160),
+    SidSection("thermal", 0x034, 64),
+    SidSection("renewability", 0x03C, 64),
+    SidSection("huk", 0x044, 256),
+    SidSection("rotpk_hash", 0x064, 256),
+    SidSection("ssk", 0x084, 128),
+    SidSection("rssk", 0x094, 256),
+    SidSection("hdcp_hash", 0x0B4, 128),
+    SidSection("ek_hash", 0x0C4, 128),
+    SidSection("sn", 0x0D4, 192),
+    SidSection("nv2_backup", 0x0EC, 64),
+    SidSection("lcjs", 0x0F4, 32),
+    SidSection("debug", 0x0F8, 32),
+    SidSection("chip_config", 0x0FC, 32),
+)
+_H6_SID = (  # h6_sid_maps
+    SidSection("chipid", 0x000, 128),
+    SidSection("brom_config", 0x010, 32),
+    SidSection("thermal", 0x014, 64),
+    SidSection("tf_zone", 0x01C, 128),
+    SidSection("oem_program", 0x02C, 96),
+    SidSection("mac-addr", 0x038, 64),
+    SidSection("write_protect", 0x040, 32),
+    SidSection("read-protect", 0x044, 32),
+    SidSection("lcjs", 0x048, 32),
+    SidSection("attr", 0x04C, 32),
+    SidSection("huk", 0x050, 96),
+    SidSection("vendor_id", 0x05C, 32),
+    SidSection("huk2", 0x060, 128),
+    SidSection("rotpk_hash", 0x070, 256),
+    SidSection("ssk", 0x090, 128),
+    SidSection("rssk", 0x0A0, 256),
+    SidSection("hdcp_hash", 0x0C0, 128),
+    SidSection("ek_hash", 0x0D0, 128),
+    SidSection("sn", 0x0E0, 192),
+    SidSection("nv1", 0x0F8, 32),
+    SidSection("nv2", 0x0FC, 224),
+    SidSection("hdcp_pkf", 0x118, 128),
+    SidSection("hdcp_duk", 0x128, 128),
+    SidSection("backup_key", 0x138, 576),
+    SidSection("sck0", 0x180, 256),
+    SidSection("sck0_mask", 0x1A0, 256),
+    SidSection("sck1", 0x1C0, 256),
+    SidSection("sck1_mask", 0x1E0, 256),
+)
+_T7_SID = (  # t7_sid_maps
+    SidSection("chipid", 0x000, 128),
+    SidSection("brom_config", 0x010, 32),
+    SidSection("thermal", 0x014, 96),
+    SidSection("tf_zone", 0x020, 128),
+    SidSection("oem", 0x030, 128),
+    SidSection("jtag-security", 0x048, 32),
+    SidSection("jtag-attr", 0x04C, 32),
+    SidSection("in", 0x050, 192),
+    SidSection("operator-id", 0x068, 32),
+    SidSection("id", 0x06C, 32),
+    SidSection("rotpk", 0x070, 256),
+    SidSection("ssk", 0x090, 128),
+    SidSection("rssk", 0x0A0, 256),
+    SidSection("reserved", 0x0C0, 128),
+    SidSection("ek_hash", 0x0D0, 128),
+    SidSection("sn", 0x0E0, 192),
+    SidSection("nv1", 0x0F8, 32),
+    SidSection("nv2", 0x0FC, 224),
+    SidSection("reserved2", 0x118, 320),
+)
+_GENERIC_2K_SID = (  # generic_2k_sid_maps
+    SidSection("chipid", 0x000, 128),
+    SidSection("unknown", 0x010, 1920),
+)
+
+#: soc_info.c's .sid_sections per SoC (A10, A13, A31 and F1C100s have none there).
+SID_SECTIONS: dict[str, tuple[SidSection, ...]] = {
+    "A20": _GENERIC_2K_SID,
+    "A23": _GENERIC_2K_SID,
+    "A33": _GENERIC_2K_SID,
+    "A64": _H3_SID,
+    "A80": _GENERIC_2K_SID,
+    "A83T": _GENERIC_2K_SID,
+    "H3": _H3_SID,
+    "V3s": _GENERIC_2K_SID,
+    "T7": _T7_SID,
+    "H5": _H3_SID,
+    "R40": _R40_SID,
+    "A63": _GENERIC_2K_SID,
+    "H6": _H6_SID,
+    "V536": _GENERIC_2K_SID,
+    "V831": _GENERIC_2K_SID,
+    "H616": _GENERIC_2K_SID,
+    "R329": _GENERIC_2K_SID,
+    "V853": _GENERIC_2K_SID,
+    "R528": _GENERIC_2K_SID,
+    "V5": _GENERIC_2K_SID,
+    "A523": _GENERIC_2K_SID,
+    "A133": _GENERIC_2K_SID,
+}
+
+
 # For a SoC the table does not know: a ROM like A10/A20/A31 without SRAM beyond
 # 0x8000. Enough for plain read/write/exec; the boot chain refuses it.
 GENERIC = SocInfo(
@@ -255,6 +384,11 @@ def soc_by_id(soc_id: int) -> SocInfo | None:
 def soc_by_name(name: str) -> SocInfo | None:
     """The record for a name like "a20" or "H2+" (case-insensitive), or None."""
     return _BY_NAME.get(name.lower())
+
+
+def sid_sections(soc: SocInfo) -> tuple[SidSection, ...]:
+    """The SoC's SID map, or () when soc_info.c has none for it."""
+    return SID_SECTIONS.get(soc.name, ())
 
 
 def soc_label(soc_id: int) -> str:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from felboot.errors import ProtocolError, UsageError
 from felboot.soc import GENERIC, SOCS, soc_by_name
 from felboot.thunks import SOURCE_DIR, Thunk
+from felboot.thunks.memmove import MEMMOVE
 from felboot.thunks.registers import (
     DEFAULT_SID_SPIN_LIMIT,
     MAX_SCRATCH_ROOM,
@@ -126,7 +127,7 @@ def result_of(board: Board, payload_data: bytes, offset: int, size: int) -> byte
 # Shipped words vs. the assembler ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("thunk", THUNKS.values(), ids=lambda t: t.name)
+@pytest.mark.parametrize("thunk", [*THUNKS.values(), MEMMOVE], ids=lambda t: t.name)
 def test_shipped_words_are_what_the_assembler_makes(thunk: Thunk, tmp_path):
     assert assemble_file(thunk.source, tmp_path) == thunk.code
 
