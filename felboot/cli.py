@@ -263,7 +263,60 @@ def global_options(*, after_command: bool) -> argparse.ArgumentParser:
         default=default(False),
         help="let --record replace an existing file",
     )
+    if not after_command:
+        add_sunxi_fel_options(parser)
     return parser
+
+
+_BUS_DEV = re.compile(r"(\d{1,3}):(\d{1,3})")
+
+
+def bus_dev_device(text: str) -> str:
+    """sunxi-fel's -d BUS:DEVNUM as a --device spec."""
+    match = _BUS_DEV.fullmatch(text)
+    if not match or int(match[1]) == 0 or int(match[2]) == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not BUS:DEVNUM: give it as 'felboot list' shows it, e.g. -d 1:7"
+        )
+    return f"usb:{text}"
+
+
+def sid_device(text: str) -> str:
+    """sunxi-fel's --sid SID as a --device spec (checked by devices.parse_device_spec)."""
+    return f"usb:sid={text}"
+
+
+def add_sunxi_fel_options(parser: argparse.ArgumentParser) -> None:
+    """sunxi-fel's options, before the command as there (fel.c main())."""
+    group = parser.add_argument_group("sunxi-fel's options (before the command)")
+    group.add_argument(
+        "-l",
+        "--list",
+        action="store_true",
+        dest="list_devices",
+        help="list the boards in FEL mode and stop (felboot list)",
+    )
+    group.add_argument(
+        "-d",
+        "--dev",
+        type=bus_dev_device,
+        dest="device",
+        metavar="BUS:DEVNUM",
+        help="the board at this USB bus and device number (--device usb:BUS:DEVNUM)",
+    )
+    group.add_argument(
+        "--sid",
+        type=sid_device,
+        dest="device",
+        metavar="SID",
+        help="the board with this SID (--device usb:sid=SID)",
+    )
+    group.add_argument(
+        "-p",
+        "--progress",
+        action="store_true",
+        help="accepted and ignored: felboot shows progress by default (-q hides it)",
+    )
 
 
 def _add(
@@ -275,7 +328,7 @@ def _add(
         description=description or help_text,
         parents=[global_options(after_command=True)],
     )
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=handler, command_name=name)
     return parser
 
 
@@ -286,7 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="felboot",
         description="Boot Allwinner (sunxi) boards over USB FEL: SPL, U-Boot, Xen and dom0.",
-        epilog="Numbers accept 0x.., decimal and K/M/G suffixes (0x7ea00000, 4096, 64K, 1G).",
+        epilog="Numbers accept 0x.., decimal and K/M/G suffixes (0x7ea00000, 4096, 64K, 1G). "
+        "sunxi-fel's spellings work too (ver, hex, exe, wdreset, multiwrite; 'felboot manpage' "
+        "lists them), and the commands that talk to a board chain on one line, one device "
+        "session: felboot spl u-boot-sunxi-with-spl.bin write 0x42000000 prog.bin exec 0x42000000",
         parents=[global_options(after_command=False)],
     )
     parser.add_argument("--version", action="version", version=f"felboot {__version__}")
@@ -317,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("address")
     p.add_argument("value")
     _add(sub, "reset", memory.cmd_reset, "reset the board through the watchdog")
+    add_sunxi_fel_commands(sub)
     p = _add(
         sub,
         "inspect",
@@ -653,21 +710,51 @@ def _stdout_failed(error: OSError) -> bool:
     return error.filename is None and error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
-def _main(words: list[str]) -> int:
-    parser = build_parser()
+def _parse(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
     try:
-        args = parser.parse_args(split_wait(words))
+        args = parser.parse_args(words)
     except ArgumentError as error:
         named = re.match(r"argument ([^:]+): ", str(error))
         raise UsageError(str(error), culprit=named[1] if named else None) from None
     args.verbose += getattr(args, "verbose_after", 0)
+    if getattr(args, "list_devices", False):  # sunxi-fel's -l: list, whatever follows
+        from felboot.commands import memory
+
+        args.handler, args.command_name = memory.cmd_list, "list"
+    return args
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's Tab (argcomplete's protocol, only when the shell asks)."""
+    try:
+        import argcomplete
+    except ImportError:
+        return  # no completions rather than an error in the middle of a command line
+    argcomplete.autocomplete(parser)
+
+
+def _main(words: list[str]) -> int:
+    from felboot.commands import chain
+
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:
+        _complete(parser)
+    segments = chain.split_commands(parser, split_wait(words))
+    steps = [_parse(parser, segment) for segment in segments]
+    args = steps[0]
     if not hasattr(args, "handler"):
         parser.print_help()
         return 2
-    configure_logging(args.verbose)
+    # Each step carries the -v before the first command; the later ones add only their own.
+    configure_logging(args.verbose + sum(getattr(s, "verbose_after", 0) for s in steps[1:]))
     from felboot.commands import desk
     from felboot.commands.common import check_record_path
 
-    desk.configure(args)  # felboot.toml, the user file and FELBOOT_* fill what was not given
-    check_record_path(args)
+    if len(steps) > 1:
+        chain.share_session(steps)
+    for step in steps:
+        desk.configure(step)  # felboot.toml, the user file and FELBOOT_* fill what was not given
+        check_record_path(step)
+    if len(steps) > 1 and args.command_name != "list":
+        return chain.run_chain(steps)
     return int(args.handler(args))

@@ -63,6 +63,10 @@ def emit(args: argparse.Namespace, data: dict[str, Any], text: str | None) -> No
 @contextmanager
 def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
     """The FelDevice selected by --device/--wait/--record, closed afterwards."""
+    session = getattr(args, "session", None)
+    if session is not None:  # a step of a chained command line (commands/chain.py)
+        yield session  # opened once for all steps; the chain closes it
+        return
     from felboot.devices import open_transport
     from felboot.fel import FelDevice
     from felboot.transcript import ReplayTransport

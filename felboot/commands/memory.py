@@ -1,4 +1,5 @@
-"""Everyday FEL commands: list, version, sid, read, write, hexdump, exec, readl, writel, reset."""
+"""Everyday FEL commands: list, version, sid, read, write, hexdump, exec, readl, writel, reset,
+and sunxi-fel's others: dump, fill, clear, memmove, reset64, sid-dump, sid-registers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from felboot.commands.common import (
     open_device,
     write_output_file,
 )
-from felboot.errors import DeviceError, UsageError
+from felboot.errors import BootError, DeviceError, UsageError
 from felboot.images import load
 from felboot.units import parse_number
 
@@ -165,4 +166,134 @@ def cmd_reset(args: argparse.Namespace) -> int:
         {"reset": "watchdog"},
         "reset requested through the watchdog: the board reboots from its boot media",
     )
+    return 0
+
+
+# sunxi-fel's other verbs ---------------------------------------------------------------
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    """sunxi-fel's `dump ADDR LEN`: the raw bytes to stdout, no progress."""
+    address = parse_number(args.address, "address")
+    length = parse_number(args.length, "length")
+    if args.json:
+        raise UsageError("dump puts the memory on stdout, where --json goes: use hexdump --json")
+    with open_device(args) as device:
+        data = device.read(address, length)
+    write_output_file("-", data)
+    return 0
+
+
+def _fill(args: argparse.Namespace, value: int) -> int:
+    from felboot.progress import progress_bar
+
+    address = parse_number(args.address, "address")
+    length = parse_number(args.length, "length")
+    with open_device(args) as device, progress_bar(length, "fill", args.quiet) as progress:
+        device.fill(address, length, value, progress)
+    emit(args, {"address": address, "length": length, "value": value}, None)
+    return 0
+
+
+def cmd_fill(args: argparse.Namespace) -> int:
+    value = parse_number(args.value, "fill value")
+    if value > 0xFF:
+        raise UsageError(f"fill value {args.value} is not a byte: give 0-0xff", culprit=args.value)
+    return _fill(args, value)
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    return _fill(args, 0)
+
+
+def cmd_memmove(args: argparse.Namespace) -> int:
+    dst = parse_number(args.dst, "destination")
+    src = parse_number(args.src, "source")
+    size = parse_number(args.size, "size")
+    with open_device(args) as device:
+        device.memmove(dst, src, size)
+    emit(args, {"dst": dst, "src": src, "size": size}, None)
+    return 0
+
+
+def cmd_reset64(args: argparse.Namespace) -> int:
+    """sunxi-fel's `reset64 ADDR`: RVBAR = ADDR, then an RMR warm reset into AArch64."""
+    from felboot.boot import boot_soc, rvbar_register
+    from felboot.fel import check_range
+    from felboot.thunks.boot_thunks import build_rmr_switch
+
+    address = parse_number(args.address, "address")
+    check_range(address, 4)
+    with open_device(args) as device:
+        soc = boot_soc(device)
+        if soc.rvbar_reg is None:
+            raise BootError(
+                f"the {soc.name} has no RVBAR felboot knows, so it cannot be switched to "
+                "AArch64: reset64 is for the A64, H5, H6, H616 and other arm64 SoCs "
+                "(see 'felboot socs'); use exec for 32-bit code"
+            )
+        rvbar = rvbar_register(device, soc)
+        # The same thunk as the AArch64 U-Boot start (boot.start_uboot): it never returns.
+        payload = build_rmr_switch(rvbar, address)
+        device.write(soc.scratch_addr, payload.data)
+        device.jump(soc.scratch_addr)
+    emit(
+        args,
+        {"address": address, "rvbar": rvbar},
+        f"RMR warm reset into AArch64 at 0x{address:08x}: the board has left FEL",
+    )
+    return 0
+
+
+SID_LABEL_WIDTH = 15  # sunxi-fel's "%-15s"
+SID_WORDS_PER_LINE = 8
+
+
+def sid_dump_lines(sections: Sequence[tuple[str, Sequence[int]]]) -> Iterator[str]:
+    """sunxi-fel's aw_fel_dump_sid() layout: the name, then eight words a line."""
+    for name, words in sections:
+        line = f"{name:<{SID_LABEL_WIDTH}}"
+        for index, word in enumerate(words):
+            if index and index % SID_WORDS_PER_LINE == 0:
+                yield line
+                line = " " * SID_LABEL_WIDTH
+            line += f" {word:08x}"
+        yield line
+
+
+def cmd_sid_dump(args: argparse.Namespace) -> int:
+    from felboot.soc import sid_sections
+
+    with open_device(args) as device:
+        soc = device.soc
+        sections = sid_sections(soc) if soc is not None else ()
+        if soc is None or soc.sid_base is None or not sections:
+            name = soc.name if soc else f"unknown SoC 0x{device.version().soc_id:04x}"
+            raise DeviceError(
+                f"the {name} has no SID map felboot knows (sunxi-tools' soc_info.c has none): "
+                "'felboot sid' reads its 128-bit key"
+            )
+        # One read of everything up to the end of the last section, sliced per section.
+        end = max(section.offset + 4 * section.words for section in sections)
+        words = device.sid_words(end // 4)
+    rows = [(s.name, words[s.offset // 4 : s.offset // 4 + s.words]) for s in sections]
+    data = {
+        "soc": soc.name,
+        "sections": [
+            {"name": s.name, "offset": s.offset, "size_bits": s.size_bits, "words": list(row)}
+            for s, (_, row) in zip(sections, rows, strict=True)
+        ],
+    }
+    emit(args, data, "\n".join(sid_dump_lines(rows)))
+    return 0
+
+
+def cmd_sid_registers(args: argparse.Namespace) -> int:
+    """sunxi-fel's `sid-registers`: the 128-bit key through SID_PRCTL on any SoC."""
+    from felboot.devices import format_sid
+    from felboot.thunks.registers import SID_WORDS, sid_bytes
+
+    with open_device(args) as device:
+        sid = format_sid(sid_bytes(device.sid_words(SID_WORDS, registers=True)))
+    emit(args, {"sid": sid}, sid)
     return 0
