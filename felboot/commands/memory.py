@@ -31,8 +31,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     listings = list_devices()
     text = "\n".join(listing.summary() for listing in listings) or NO_DEVICE
     emit(args, {"devices": [listing.to_dict() for listing in listings]}, text)
-    # No board is exit 3 like every command that finds none (sunxi-fel -l exits 0: a
-    # script then cannot tell "none" from "listed"); the listing is still printed.
+    # No board is exit 3 like every command that finds none (sunxi-fel -l exits 1 then,
+    # EXIT_FAILURE in felusb_list_devices(), with no output); the listing is still printed.
     return 0 if listings else DeviceError.exit_code
 
 
