@@ -53,10 +53,7 @@ FELBOOT_RULE = (
 RULE_DIRS = ("etc/udev/rules.d", "run/udev/rules.d", "usr/lib/udev/rules.d", "lib/udev/rules.d")
 # 73-seat-late.rules turns uaccess tags into ACLs: a tag set after it grants nothing.
 SEAT_LATE_ORDER = 73
-INSTALL_RULE = (
-    f"install felboot's rule: sudo cp udev/{RULE_FILE_NAME} /etc/udev/rules.d/ && "
-    "sudo udevadm control --reload && sudo udevadm trigger (udev/README.md)"
-)
+INSTALL_RULE = "install felboot's rule: sudo felboot udev --install (udev/README.md)"
 CONSOLE_EXTRA = "pip install 'felboot[console]'"
 DEBIAN_UBOOT_DIR = "usr/lib/u-boot"
 
@@ -163,12 +160,10 @@ def rule_line(text: str) -> str | None:
 
 
 def shipped_rule() -> str:
-    """felboot's rule: from udev/ in a source checkout, else the copy in this module."""
-    source = Path(__file__).resolve().parents[1] / "udev" / RULE_FILE_NAME
-    try:
-        return rule_line(source.read_text()) or FELBOOT_RULE
-    except OSError:
-        return FELBOOT_RULE
+    """felboot's rule line as the package ships it (felboot/data/, what `felboot udev` prints)."""
+    from felboot.commands.udev import rule_text
+
+    return rule_line(rule_text()) or FELBOOT_RULE
 
 
 def _normal(rule: str) -> str:

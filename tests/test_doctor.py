@@ -197,7 +197,7 @@ def test_the_default_loaders_are_transports() -> None:
 
 def test_udev_rule_installed_missing_or_different(tmp_path: Path) -> None:
     assert doctor.check_udev(make_host(tmp_path)).status == FAIL
-    assert "sudo cp udev/60-felboot.rules" in (doctor.check_udev(make_host(tmp_path)).fix or "")
+    assert "sudo felboot udev --install" in (doctor.check_udev(make_host(tmp_path)).fix or "")
     root = doctor.check_udev(make_host(tmp_path, is_root=True))
     assert (root.status, root.detail) == (
         WARN,
@@ -228,7 +228,7 @@ def test_udev_rule_of_sunxi_tools_grants_a_group(tmp_path: Path) -> None:
     assert result.line().startswith(
         "warn  udev rule          /usr/lib/udev/rules.d/60-sunxi-tools.rules lets group "
         "sunxi-fel open FEL boards: be in it (sudo usermod -aG sunxi-fel me, log in again), "
-        "or install felboot's rule: sudo cp"
+        "or install felboot's rule: sudo felboot udev --install"
     )
     assert doctor.check_udev(make_host(tmp_path, is_root=True)).status == OK
     (folder / "60-sunxi-tools.rules").write_text(rule.replace(', GROUP="sunxi-fel"', "") + "\n")
