@@ -106,7 +106,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         if soc is not None:
             header = bytes(device.read(soc.spl_addr, SPL_HEADER_SIZE))
             data.update(describe_header_in_sram(header))
-    text = "\n".join(tree_lines(data))
+    # JSON keeps the plain int; people read SoC ids in hex, as sunxi-fel prints them.
+    text = "\n".join(tree_lines({**data, "soc_id": f"0x{version.soc_id:04x}"}))
     emit(args, data, text)
     return 0
 
