@@ -67,27 +67,20 @@ def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
     if session is not None:  # a step of a chained command line (commands/chain.py)
         yield session  # opened once for all steps; the chain closes it
         return
-    from felboot.devices import open_transport
-    from felboot.fel import FelDevice
-    from felboot.transcript import ReplayTransport
+    from felboot.api import open_device as open_selected
 
-    record = Path(args.record) if args.record else None
     if args.wait and not args.quiet:
         limit = "" if math.isinf(args.wait) else f" (up to {args.wait:g} s)"
         print(f"waiting for a board in FEL mode{limit}: press its FEL button now", file=sys.stderr)
-    note = "felboot " + " ".join(sys.argv[1:]) if record else None
-    transport = open_transport(
-        args.device, wait=args.wait, record=record, note=note, replace=getattr(args, "force", False)
-    )
-    try:
-        device = FelDevice(transport)
-        # Every command, as sunxi-fel does right after opening (fel.c main()).
-        device.apply_smc_workaround()
+    note = "felboot " + " ".join(sys.argv[1:]) if args.record else None
+    with open_selected(
+        args.device,
+        wait=args.wait,
+        record=args.record or None,
+        note=note,
+        overwrite=getattr(args, "force", False),
+    ) as device:
         yield device
-        if isinstance(transport, ReplayTransport):
-            transport.finish()  # a replay that stops short of its transcript diverged too
-    finally:
-        transport.close()
 
 
 # The arguments that name files (cli.py's dests); FILE@ADDR values count by their FILE.

@@ -330,22 +330,17 @@ def known_sid(spec: str) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from felboot import api
     from felboot.progress import progress_bar
-    from felboot.run import (
-        dry_run_report,
-        execute,
-        prepare,
-        require_plan,
-        save_script,
-        upload_size,
-    )
+    from felboot.run import dry_run_report, require_plan, save_script, upload_size
 
     # A dry run needs what the run needs: the same U-Boot lookup, the same refusals.
     request = run_request(args, need_uboot=True)
     setup = desk.console_setup(args)  # a bad port, baud or regex: refused before anything
     if args.loop is not None:
         return desk.loop_command(args, request, setup)
-    prepared = prepare(request)
+    ready = api.prepare(request)
+    prepared = ready.prepared
     print_warnings(prepared.inputs.warnings)
     verbose = args.verbose > 0
     if args.dry_run:
@@ -364,10 +359,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             open_device(args) as device,
             progress_bar(upload_size(prepared), "upload", args.quiet) as progress,
         ):
-            report = execute(
+            report = api.run(
                 device,
-                prepared,
-                request,
+                ready,
                 progress,
                 search_started=search_started,
                 sid=known_sid(args.device),
