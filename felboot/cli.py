@@ -95,6 +95,12 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
         help="mark this host DTB node xen,passthrough (repeatable; checked to exist)",
     )
     parser.add_argument(
+        "--from-imagebuilder",
+        metavar="CONFIG",
+        help="take the images, command lines and domUs from an ImageBuilder config (read as "
+        "data, never run); options given here override it",
+    )
+    parser.add_argument(
         "--no-compress",
         action="store_true",
         help="send an arm64 dom0 Image as it is (default: gzip, which Xen inflates)",

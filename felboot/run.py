@@ -89,6 +89,10 @@ class RunRequest:
     domus: tuple[DomU, ...] = ()  # dom0less domUs (--domu), domU1 first
     no_dom0: bool = False  # dom0less only: Xen, the DTB and the domUs
     passthrough: tuple[str, ...] = ()  # host DTB nodes marked xen,passthrough (--passthrough)
+    # An ImageBuilder config's MEMORY_START, MEMORY_END and where they were given: checked
+    # against the board's DRAM once the plan is made.
+    memory: tuple[int, int, str] | None = None
+    warnings: tuple[str, ...] = ()  # about the request itself (an ImageBuilder config's keys)
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ def load_inputs(request: RunRequest) -> RunInputs:
                 "initrd %s: %s unwrapped (CRCs checked)", request.initrd, ramdisk.unwrapped_from
             )
         initrd = ramdisk.data
-    warnings = check_dtb_soc(dtb, board)
+    warnings = [*request.warnings, *check_dtb_soc(dtb, board)]
     if kernel is not None and request.kernel is not None:
         check_slots(xen, kernel, no_xen=request.no_xen)
         config = installed_kernel_config(request.kernel, kernel)
@@ -316,7 +320,7 @@ def uboot_range(bundle: UBootBundle | None, board: BoardProfile) -> tuple[int, i
 
 
 def make_plan(inputs: RunInputs, request: RunRequest, dram_size: int) -> Plan:
-    return plan_images(
+    plan = plan_images(
         inputs.board,
         dram_size,
         inputs.xen,
@@ -335,6 +339,34 @@ def make_plan(inputs: RunInputs, request: RunRequest, dram_size: int) -> Plan:
         no_dom0=request.no_dom0,
         passthrough=request.passthrough,
     )
+    if request.memory is not None:
+        check_memory_range(plan, request.memory)
+    return plan
+
+
+def check_memory_range(plan: Plan, memory: tuple[int, int, str]) -> None:
+    """An ImageBuilder config's MEMORY_START/END against the board's DRAM and the plan."""
+    start, end, where = memory
+    if start != plan.dram_base:
+        raise PlanError(
+            f"{where}: MEMORY_START=0x{start:x}, but DRAM on {plan.board} starts at "
+            f'0x{plan.dram_base:08x}: write MEMORY_START="0x{plan.dram_base:x}"'
+        )
+    if end > plan.dram_top:
+        raise PlanError(
+            f"{where}: MEMORY_END=0x{end:x} is above the top of the {format_size(plan.dram_size)} "
+            f"of DRAM on {plan.board} (0x{plan.dram_top:08x}): write MEMORY_END="
+            f'"0x{plan.dram_top:x}" or pass --dram-size'
+        )
+    above = [region for region in plan.regions if region.end > end]
+    if above:
+        region = above[-1]
+        raise PlanError(
+            f"{where}: felboot's plan puts {region.name} at 0x{region.start:08x}-"
+            f"0x{region.end:08x}, above MEMORY_END=0x{end:x}: pass --dram-size "
+            f"{(end - start) >> 20}M (or a larger --reserve-top) so the "
+            "images stay below it"
+        )
 
 
 def dom0_mem(inputs: RunInputs, request: RunRequest) -> Dom0Mem | None:

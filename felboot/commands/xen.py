@@ -26,9 +26,17 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
     from felboot.domains import parse_domus
     from felboot.run import RunRequest
 
+    imported = imagebuilder_layer(args)
     images = list(args.images)
     domus = parse_domus(getattr(args, "domu", None) or [])
     no_dom0 = bool(getattr(args, "no_dom0", False))
+    if imported is not None:
+        from_file = imported.config
+        if not imported.given("images"):
+            files = [from_file.xen, from_file.kernel, from_file.dtb]
+            images = [str(path) for path in files if path is not None]
+            no_dom0 = no_dom0 or from_file.no_dom0
+        domus = domus or from_file.domus
     if no_dom0 and args.no_xen:
         raise UsageError("--no-dom0 boots Xen's domUs and --no-xen boots Linux alone: pick one")
     if no_dom0:
@@ -47,7 +55,7 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
             "(with --board NAME and Debian's /boot/vmlinuz-VERSION the DTB may be left out)"
         )
     xen = None if args.no_xen else Path(images.pop(0))
-    return RunRequest(
+    request = RunRequest(
         board=args.board,
         board_file=Path(args.board_file) if args.board_file else None,
         uboot=tuple(Path(path) for path in args.uboot),
@@ -71,6 +79,89 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
         no_dom0=no_dom0,
         passthrough=tuple(getattr(args, "passthrough", None) or ()),
     )
+    return imported.apply(request) if imported is not None else request
+
+
+@dataclass(frozen=True)
+class ImportedConfig:
+    """An ImageBuilder config (--from-imagebuilder) and what the command line gave itself."""
+
+    config: Any  # felboot.imagebuilder.ImageBuilderConfig
+    from_command_line: frozenset[str]  # dests the user gave (they override the file)
+
+    def given(self, dest: str) -> bool:
+        return dest in self.from_command_line
+
+    def apply(self, request: Any) -> Any:
+        """The file's values where the command line gave none (images are done already)."""
+        import dataclasses
+
+        from_file, changes = self.config, {}
+        if from_file.initrd is not None and not self.given("initrd"):
+            changes["initrd"] = from_file.initrd
+        if from_file.xen_args is not None and not self.given("xen_args"):
+            changes["xen_args"] = from_file.xen_args
+        if from_file.dom0_args is not None and not self.given("dom0_args"):
+            changes["dom0_args"] = from_file.dom0_args
+        if from_file.dom0_mem is not None and not self.given("dom0_mem"):
+            changes["dom0_mem"] = from_file.dom0_mem
+        if from_file.passthrough and not self.given("passthrough"):
+            changes["passthrough"] = from_file.passthrough
+        return dataclasses.replace(
+            request,
+            memory=from_file.memory,
+            warnings=(*request.warnings, *from_file.warnings),
+            **changes,
+        )
+
+
+def imagebuilder_layer(args: argparse.Namespace) -> ImportedConfig | None:
+    """--from-imagebuilder FILE read and mapped, and which options the command line gave.
+
+    felboot.toml and the defaults fill the options before the command runs
+    (commands/desk.configure), so a value counts as the command line's when it is
+    not what they would have put there; the file comes between the two. The one
+    case this cannot tell: an option given with exactly the value felboot.toml (or
+    the default, such as an empty --xen-args) has, which then yields to the file.
+    For `script`, LOAD_CMD becomes --load when --load is left at fel.
+    """
+    name = getattr(args, "from_imagebuilder", None)
+    if not name:
+        return None
+    from felboot.config import RUN_DEFAULTS, config_images
+    from felboot.imagebuilder import ImageBuilderError, map_config
+
+    path = Path(name)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise ImageBuilderError(f"--from-imagebuilder {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ImageBuilderError(
+            f"--from-imagebuilder {path}: byte {error.start} is not UTF-8: is it the config?"
+        ) from None
+    imported = map_config(text, path)
+    config = getattr(args, "felboot_config", None)
+
+    def from_lower_layer(dest: str, value: Any) -> bool:
+        if value in (None, [], ()):
+            return True
+        if config is not None and dest in config:
+            setting = config.get(dest)
+            return bool(value == (str(setting) if not isinstance(setting, tuple) else setting))
+        return bool(dest in RUN_DEFAULTS and value == RUN_DEFAULTS[dest])
+
+    given = {
+        dest
+        for dest in ("initrd", "xen_args", "dom0_args", "dom0_mem", "domu", "passthrough")
+        if not from_lower_layer(dest, getattr(args, dest, None))
+    }
+    images = list(getattr(args, "images", []))
+    if images and (config is None or images != config_images(config, no_xen=args.no_xen)):
+        given.add("images")
+    if imported.load is not None and getattr(args, "load", None) in (None, "fel"):
+        args.load = imported.load
+    return ImportedConfig(imported, frozenset(given))
 
 
 PROBE_PREFIX = "SPL DRAM probe"  # plan.py's name for the words the SPL's DRAM probe touches
@@ -248,8 +339,8 @@ def cmd_script(args: argparse.Namespace) -> int:
     from felboot.bootscript import parse_load
     from felboot.run import make_script, prepare, require_plan, save_media, save_script
 
+    request = run_request(args, need_uboot=False)  # first: an ImageBuilder LOAD_CMD sets --load
     load = parse_load(getattr(args, "load", None) or "fel")
-    request = run_request(args, need_uboot=False)
     prepared = prepare(request)
     plan, script = require_plan(prepared, prepared.inputs.board)
     print_warnings((*prepared.inputs.warnings, *plan.warnings))
