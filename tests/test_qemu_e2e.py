@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from felboot.bootscript import build_boot_scr
+from felboot.domains import DomU
 from felboot.plan import Plan
 from felboot.run import RunRequest, command_lines, prepare
 
@@ -385,3 +386,66 @@ def test_felboot_plan_boots_arm64_xen_and_gzipped_dom0_on_qemu_virt(tmp_path: Pa
             f"Loading d0 kernel from boot module @ {plan.kernel.start:016x}",
         ],
     )
+
+
+def require_virt_arm64() -> Path:
+    """The arm64 kernel to boot on virt; skip, naming the package, when something is absent."""
+    if shutil.which(qemu_boot.QEMU_AARCH64) is None:
+        pytest.skip(f"{qemu_boot.QEMU_AARCH64} missing: apt-get install qemu-system-arm")
+    if not UBOOT_QEMU_ARM64.is_file():
+        pytest.skip(f"{UBOOT_QEMU_ARM64} missing: apt-get install u-boot-qemu")
+    if not XEN_ARM64.is_file():
+        pytest.skip(f"{XEN_ARM64} missing: apt-get install xen-hypervisor-4.17-arm64:arm64")
+    kernels = sorted(Path("/boot").glob("vmlinuz-*-arm64"), reverse=True)
+    if not kernels:
+        pytest.skip("no /boot/vmlinuz-*-arm64: apt-get install linux-image-arm64:arm64")
+    missing = sdcard.missing_tools()
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)}: needed to build the disk")
+    return kernels[0]
+
+
+# Xen's vpl011 for dom0less guests sits at GUEST_PL011_BASE (xen/include/public/arch-arm.h:
+# 0x22000000), an SBSA UART: 32-bit accesses, hence earlycon's mmio32.
+DOMU_ARGS = "console=ttyAMA0 earlycon=pl011,mmio32,0x22000000"
+# Xen 4.17 prints a dom0less guest's vpl011 output line by line as "DOM<id>: " (its
+# vpl011_write_data_xen); later Xen versions write "(d1) " instead.
+DOMU_PREFIX = "(XEN) DOM1: "
+
+
+@pytest.mark.slow
+def test_felboot_plan_boots_dom0_and_a_dom0less_domu_on_qemu_virt(tmp_path: Path) -> None:
+    kernel = require_virt_arm64()
+    # The same Debian kernel, no initrd: it panics at the root mount, after its first lines.
+    domu = DomU(index=1, kernel=kernel, mem=128 << 20, vcpus=1, args=DOMU_ARGS)
+    request = RunRequest(
+        board_file=VIRT_PROFILE,
+        xen=XEN_ARM64,
+        kernel=kernel,
+        dtb=virt_dtb(tmp_path),
+        need_uboot=False,
+        domus=(domu,),
+    )
+    prepared = prepare(request)
+    _, dom0_args = command_lines(prepared.inputs, request)
+    assert prepared.plan is not None
+    (domain,) = prepared.plan.domains
+    result = boot(
+        virt_arm64(),
+        request,
+        [
+            "(XEN) Xen version 4.17",
+            "(XEN) *** LOADING DOMAIN 0 ***",
+            f"(XEN) Loading d0 kernel from boot module @ {prepared.plan.kernel.start:016x}",
+            "(XEN) *** LOADING DOMU cpus=1 memory=20000KB ***",  # 128 MiB in hex KiB
+            f"(XEN) Loading d1 kernel from boot module @ {domain.kernel.start:016x}",
+            f"{DOMU_PREFIX}[    0.000000] Booting Linux on physical CPU",  # domU's own console
+            f"{DOMU_PREFIX}[    0.000000] Kernel command line: {DOMU_ARGS}",
+            f"Kernel command line: {dom0_args}",  # dom0, on Xen's console (hvc0)
+        ],
+        tmp_path,
+    )
+    assert_regions_intact(result)
+    assert_console(result)
+    text = result.run.text
+    assert "(XEN) Panic" not in text
