@@ -326,3 +326,44 @@ def test_import_felboot_does_not_import_labgrid():
     code = "import sys, felboot, felboot.api, felboot.cli; print('labgrid' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.stdout.strip() == "False", done.stderr
+
+
+PYTEST_EXAMPLE = f'''
+def test_xen_and_dom0_boot(target):
+    felboot = target.get_driver("FelbootDriver")
+    report = felboot.run_plan("{A20_IMAGES[0]}", "{A20_IMAGES[1]}", "{A20_IMAGES[2]}",
+                              initrd="{PAYLOADS / "initrd.img"}", dom0_mem="256M")
+    assert report["dram"]["size"] == 1 << 30
+
+
+def test_uboot_again(target):
+    felboot = target.get_driver("BootstrapProtocol")
+    felboot.wait_for_fel(60)
+    felboot.load()
+'''
+
+BOARD_IN_FEL = """
+import pytest
+from tests.test_labgrid import UdevDevice
+
+
+@pytest.fixture(autouse=True)
+def board_in_fel(target):  # what udev would report with the board plugged in and in FEL
+    from felboot.labgrid import SunxiFELDevice
+
+    target.get_resource(SunxiFELDevice, wait_avail=False).try_match(UdevDevice())
+"""
+
+
+def test_pytest_example_with_labgrids_fixtures(tmp_path):
+    """docs/labgrid.md's pytest example, run by labgrid's plugin (--lg-env) on the model."""
+    local_env(tmp_path)  # writes env.yaml
+    (tmp_path / "test_boot.py").write_text(PYTEST_EXAMPLE)
+    (tmp_path / "conftest.py").write_text(BOARD_IN_FEL)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", tmp_path,
+         "--lg-env", tmp_path / "env.yaml", tmp_path],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
