@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from felboot.api import (
+        BoardResult,
         BootError,
         DeviceError,
         DeviceGone,
@@ -40,10 +41,13 @@ if TYPE_CHECKING:
         make_plan,
         open_device,
         prepare,
+        run_boards,
+        select_boards,
         wait_for_board,
     )
 
 __all__ = [
+    "BoardResult",
     "BootError",
     "DeviceError",
     "DeviceGone",
@@ -70,6 +74,8 @@ __all__ = [
     "make_plan",
     "open_device",
     "prepare",
+    "run_boards",
+    "select_boards",
     "wait_for_board",
 ]
 

@@ -22,12 +22,23 @@ naming the culprit and ``exit_code`` the CLI's exit status for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from felboot.devices import DeviceListing, list_devices, open_transport
+from felboot.devices import (
+    DeviceListing,
+    UsbSelector,
+    list_devices,
+    open_transport,
+    parse_device_spec,
+    read_sid,
+    select_boards,
+)
 from felboot.dram import DramInfo
 from felboot.errors import (
     BootError,
@@ -50,6 +61,7 @@ from felboot.run import prepare as _prepare
 from felboot.transport import Transport
 
 __all__ = [
+    "BoardResult",
     "BootError",
     "DeviceError",
     "DeviceGone",
@@ -76,6 +88,8 @@ __all__ = [
     "open_device",
     "prepare",
     "run",
+    "run_boards",
+    "select_boards",
     "wait_for_board",
 ]
 
@@ -269,3 +283,113 @@ def boot_uboot(
         device, bundle, writes=data, script=handoff, progress=progress or TransferProgress()
     )
     return result.dram
+
+
+# Several boards at once -------------------------------------------------------------
+
+#: Makes the progress of one board's upload: (the board's label, bytes to send) -> progress.
+ProgressFactory = Callable[[str, int], TransferProgress]
+
+
+@dataclass(frozen=True)
+class BoardResult:
+    """What one board of :func:`run_boards` did: its report, or the error that stopped it."""
+
+    spec: str  # the --device value it was opened by (pinned: usb:port=..., usb:sid=...)
+    port: str | None  # its USB port path, when it has one
+    sid: str | None  # "xxxxxxxx:..." when it could be read
+    report: RunReport | None  # None: it failed
+    error: FelbootError | None  # None: it booted
+    seconds: float  # from the start of all boards to this one's end
+
+    @property
+    def label(self) -> str:
+        """How progress lines and the summary name the board: its port path, else its spec."""
+        return self.port or self.spec
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else self.error.exit_code
+
+    def to_dict(self) -> dict[str, Any]:
+        error = self.error
+        return {
+            "device": self.spec,
+            "port": self.port,
+            "sid": self.sid,
+            "result": "ok" if error is None else "failed",
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 3),
+            "error": None
+            if error is None
+            else {"message": str(error), "kind": type(error).__name__, "culprit": error.culprit},
+            "run": self.report.to_dict() if self.report is not None else None,
+        }
+
+
+def board_label(spec: str) -> str:
+    """A board's name in progress lines before it is opened: the port path, else the spec."""
+    try:
+        selector = parse_device_spec(spec)
+    except FelbootError:
+        return spec
+    if isinstance(selector, UsbSelector) and selector.port_path is not None:
+        return selector.port_path
+    return spec
+
+
+def run_boards(
+    specs: Sequence[str],
+    work: PreparedRun | RunRequest,
+    *,
+    wait: float | None = None,
+    progress: ProgressFactory | None = None,
+    done: Callable[[BoardResult], None] | None = None,
+) -> list[BoardResult]:
+    """Boot ``work`` on every board of ``specs`` at once, one thread per board.
+
+    Use :func:`select_boards` first to refuse duplicates and unmatched specs and
+    pin each board to its port path. A board that fails does not stop the
+    others: its BoardResult carries the error. ``done`` is called (from the
+    board's thread) as each board finishes. Results come in the order of ``specs``.
+    """
+    ready = work if isinstance(work, PreparedRun) else prepare(work)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, len(specs)), thread_name_prefix="felboot") as pool:
+        futures = [
+            pool.submit(_run_board, spec, ready, wait, progress, done, started) for spec in specs
+        ]
+        return [future.result() for future in futures]
+
+
+def _run_board(
+    spec: str,
+    ready: PreparedRun,
+    wait: float | None,
+    progress: ProgressFactory | None,
+    done: Callable[[BoardResult], None] | None,
+    started: float,
+) -> BoardResult:
+    from felboot.run import board_seen, upload_size
+
+    port = board_label(spec) if board_label(spec) != spec else None
+    sid: str | None = None
+    report: RunReport | None = None
+    error: FelbootError | None = None
+    try:
+        with open_device(spec, wait=wait) as device:
+            port = board_seen(device, None).port or port
+            try:
+                sid = read_sid(device)
+            except FelbootError:
+                sid = None  # the run says what is wrong with the board, if anything
+            label = port or spec
+            total = upload_size(ready.prepared)
+            meter = progress(label, total) if progress is not None else TransferProgress()
+            report = run(device, ready, meter, search_started=started, sid=sid)
+    except FelbootError as failure:
+        error = failure
+    result = BoardResult(spec, port, sid, report, error, time.monotonic() - started)
+    if done is not None:
+        done(result)
+    return result

@@ -157,6 +157,30 @@ class ArgumentError(Exception):
     """argparse refused the command line; the message is argparse's, exit code 2."""
 
 
+class DeviceOption(argparse.Action):
+    """--device: the last one given is args.device; all of them, in order, args.devices.
+
+    Before the command they go to ``devices``, after it to ``devices_after`` (the
+    subcommand's namespace would replace the list); common.device_specs joins them.
+    """
+
+    def __init__(self, *args: Any, list_dest: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.list_dest = list_dest
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(
+            namespace, self.list_dest, [*(getattr(namespace, self.list_dest, None) or []), values]
+        )
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose refusals are one line (the house rule), not usage + message."""
 
@@ -242,10 +266,20 @@ def global_options(*, after_command: bool) -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--device",
+        action=DeviceOption,
+        list_dest="devices_after" if after_command else "devices",
         default=default(None),  # config.RUN_DEFAULTS: "usb" unless felboot.toml says otherwise
         metavar="SPEC",
         help="usb (default: the only FEL board), usb:BUS:ADDR, usb:port=1-1.2, usb:sid=HEX, "
-        "sim[:soc=a20,dram=1G] (built-in device model), replay:FILE (a recorded transcript)",
+        "sim[:soc=a20,dram=1G] (built-in device model), replay:FILE (a recorded transcript); "
+        "run: repeat it to boot several boards at once",
+    )
+    group.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_devices",
+        default=default(False),
+        help="run: boot every FEL board on the bus at once",
     )
     group.add_argument(
         "--wait",

@@ -20,6 +20,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -294,6 +295,98 @@ def _open_by_sid(
         f"no FEL device has SID {sid} (found: {known or 'none with a readable SID'}): "
         "check the value against 'felboot list'"
     )
+
+
+# Several boards ------------------------------------------------------------------
+
+
+def select_boards(
+    specs: Sequence[str],
+    *,
+    every: bool = False,
+    wait: float | None = None,
+    bus: UsbBus | None = None,
+) -> list[str]:
+    """The --device values of several boards (or ``every`` FEL board), each once, pinned.
+
+    A USB board is pinned to its port path (``usb:port=...``) or its SID, so it
+    stays matched when it re-enumerates mid-run. Refused before anything is sent:
+    two specs naming the same board, a spec matching no board (unless ``wait``:
+    then its own thread waits for it), a bare ``usb`` among others.
+    """
+    if every and specs:
+        raise UsageError("--all and --device both name boards: give one of them")
+    bus = bus or SystemUsbBus()
+    if every:
+        found = bus.find()
+        if not found:
+            raise DeviceError(NO_DEVICE)
+        return [info.stable_spec for info in found]
+    parsed = [(spec, parse_device_spec(spec)) for spec in specs]
+    found = bus.find() if any(isinstance(p, UsbSelector) for _, p in parsed) else []
+    sids: dict[UsbDeviceInfo, str | None] = {}
+    owner: dict[object, str] = {}  # the board (UsbDeviceInfo, or the spec's own text) -> spec
+    pinned: list[str] = []
+    for spec, selector in parsed:
+        board: object = spec
+        pin = spec
+        if isinstance(selector, UsbSelector):
+            if selector == UsbSelector():
+                raise UsageError(
+                    "--device usb among several boards names none of them: pick each with "
+                    "--device usb:port=PATH (see 'felboot list'), or use --all",
+                    culprit=spec,
+                )
+            info = _match_one(spec, selector, found, bus, sids)
+            if info is None and not wait:
+                raise DeviceError(
+                    f"--device {spec} matches no FEL board (found: {_listing(found) or 'none'}): "
+                    "check it against 'felboot list'",
+                    culprit=spec,
+                )
+            if info is not None:
+                board = info
+                if selector.sid is None and info.port_path:
+                    pin = info.stable_spec
+        elif isinstance(selector, ReplaySpec):
+            board = selector.path.resolve()
+        if board in owner:
+            where = f" ({board.description})" if isinstance(board, UsbDeviceInfo) else ""
+            raise UsageError(
+                f"--device {owner[board]} and --device {spec} name the same board{where}: "
+                "give each board once",
+                culprit=spec,
+            )
+        owner[board] = spec
+        pinned.append(pin)
+    return pinned
+
+
+def _match_one(
+    spec: str,
+    selector: UsbSelector,
+    found: list[UsbDeviceInfo],
+    bus: UsbBus,
+    sids: dict[UsbDeviceInfo, str | None],
+) -> UsbDeviceInfo | None:
+    """The board on the bus ``selector`` names (SIDs read once per board), or None."""
+    from felboot.fel import FelDevice
+
+    if selector.sid is None:
+        matches = [info for info in found if selector.matches(info)]
+        return matches[0] if matches else None
+    for info in found:
+        if info not in sids:
+            try:
+                with bus.open(info) as transport:
+                    sids[info] = read_sid(FelDevice(transport))
+            except FelbootError as error:
+                log.warning("%s: cannot read its SID: %s", info.description, error)
+                sids[info] = None
+        text = sids[info]
+        if text is not None and text.replace(":", "") == selector.sid:
+            return info
+    return None
 
 
 # felboot list --------------------------------------------------------------------

@@ -60,6 +60,16 @@ def emit(args: argparse.Namespace, data: dict[str, Any], text: str | None) -> No
         print(text)
 
 
+def device_specs(args: argparse.Namespace) -> list[str]:
+    """Every --device value given, before and after the command, in order (cli.DeviceOption)."""
+    return [*(getattr(args, "devices", None) or []), *(getattr(args, "devices_after", None) or [])]
+
+
+def several_boards(args: argparse.Namespace) -> bool:
+    """Whether the command line names more than one board (--device twice, or --all)."""
+    return bool(getattr(args, "all_devices", False)) or len(device_specs(args)) > 1
+
+
 @contextmanager
 def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
     """The FelDevice selected by --device/--wait/--record, closed afterwards."""
@@ -67,6 +77,12 @@ def open_device(args: argparse.Namespace) -> Iterator[FelDevice]:
     if session is not None:  # a step of a chained command line (commands/chain.py)
         yield session  # opened once for all steps; the chain closes it
         return
+    if several_boards(args):
+        given = "--all" if getattr(args, "all_devices", False) else "--device twice"
+        raise UsageError(
+            f"{given}: only 'run' boots several boards at once; give one --device for "
+            f"'{getattr(args, 'command_name', 'this command')}'"
+        )
     from felboot.api import open_device as open_selected
 
     if args.wait and not args.quiet:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -12,10 +13,13 @@ from typing import Any
 
 from felboot.commands import desk
 from felboot.commands.common import (
+    device_specs,
     emit,
+    json_document,
     log,
     open_device,
     print_warnings,
+    several_boards,
 )
 from felboot.errors import UsageError
 from felboot.units import format_rate, format_seconds, format_size, parse_number
@@ -428,6 +432,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # A dry run needs what the run needs: the same U-Boot lookup, the same refusals.
     request = run_request(args, need_uboot=True)
     setup = desk.console_setup(args)  # a bad port, baud or regex: refused before anything
+    if several_boards(args):
+        check_several(args, setup)
     if args.loop is not None:
         return desk.loop_command(args, request, setup)
     ready = api.prepare(request)
@@ -444,6 +450,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if prepared.plan is not None:
         print_warnings(prepared.plan.warnings)
+    if several_boards(args):
+        return run_several(args, ready, setup)
     search_started = time.monotonic()
     with desk.opened(setup):  # the console is open before the board starts
         with (
@@ -481,3 +489,86 @@ def _run_done(args: argparse.Namespace, prepared: Any, report: Any, setup: Any) 
     emit(args, report.to_dict(), "\n".join(report_lines(report, verbose=verbose)))
     sys.stdout.flush()  # the summary first, then the board's own lines
     return desk.console_verdict(args, setup)
+
+
+# Several boards at once (--device twice, or --all) -----------------------------------
+
+
+def check_several(args: argparse.Namespace, setup: Any) -> None:
+    """What several boards at once cannot do, refused before anything is read or sent."""
+    for given, why in (
+        (args.loop is not None, "--loop watches one board"),
+        (bool(args.record), "--record writes one board's session"),
+        (setup is not None, "--console follows one board's serial line"),
+        (bool(args.save_script), "--save-script writes one board's script"),
+    ):
+        if given:
+            raise UsageError(f"{why}: give one --device with it, not several boards")
+
+
+def run_several(args: argparse.Namespace, ready: Any, setup: Any) -> int:
+    """Boot every board at once; one line per board as it ends, then one table.
+
+    Exit status: 0 when every board booted, else the highest failing board's code.
+    """
+    from felboot import api
+    from felboot.progress import PlainLines
+
+    specs = api.select_boards(
+        device_specs(args), every=bool(getattr(args, "all_devices", False)), wait=args.wait
+    )
+    lock = threading.Lock()
+
+    def progress(label: str, total: int) -> api.TransferProgress:
+        if args.quiet or args.json:
+            return api.TransferProgress()
+        # Plain lines, never bars: several bars on one terminal overwrite each other.
+        return api.TransferProgress(lines=PlainLines(f"{label}: upload", total, sys.stderr, _now))
+
+    def done(result: api.BoardResult) -> None:
+        if args.json or args.quiet:
+            return
+        with lock:
+            print(f"{result.label}: {result_text(result)}", file=sys.stderr, flush=True)
+
+    if args.wait and not args.quiet:
+        print(f"waiting for {len(specs)} boards in FEL mode: press their FEL buttons now",
+              file=sys.stderr)  # fmt: skip
+    results = api.run_boards(specs, ready, wait=args.wait, progress=progress, done=done)
+    if args.json:
+        print(json_document({"boards": [result.to_dict() for result in results]}))
+    else:
+        print("\n".join(summary_table(results)))
+    return max((result.exit_code for result in results), default=0)
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def result_text(result: Any) -> str:
+    """ "ok: DRAM 1 GiB, U-Boot started in 2.1 s" or "failed (exit 6): <the error>"."""
+    if result.error is not None:
+        return f"failed (exit {result.exit_code}): {result.error}"
+    dram = result.report.dram
+    return f"ok: DRAM {format_size(dram.size)} ({dram.source}), U-Boot started"
+
+
+def summary_table(results: Iterable[Any]) -> Iterator[str]:
+    """board, port, SID, result, time: one row per board, columns aligned."""
+    header = ("board", "port", "SID", "result", "time")
+    rows = [header] + [
+        (
+            result.report.board.description
+            if result.report is not None and result.report.board is not None
+            else result.spec,
+            result.port or "-",
+            result.sid or "-",
+            "ok" if result.error is None else f"failed (exit {result.exit_code})",
+            format_seconds(result.seconds),
+        )
+        for result in results
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        yield "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
