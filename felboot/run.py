@@ -225,7 +225,7 @@ def load_inputs(request: RunRequest) -> RunInputs:
 
     looks_up = not request.uboot and not profile_uboot_installed(board)
     if looks_up and dtb_identity is None:
-        dtb_identity = read_dtb_identity(request.dtb)
+        dtb_identity = DtbIdentity.of(request.dtb, dtb)  # the DTB is already read and parsed
     bundle, uboot_choice = None, None
     try:
         uboot_choice = uboot_paths(request, board, dtb_identity)

@@ -33,7 +33,7 @@ import construct as cs
 from felboot.boards import BoardProfile, list_boards, load_board
 from felboot.errors import FelbootError, UsageError
 from felboot.images.devicetree import FDT_HEADER_SIZE, FDT_MAGIC, FdtHeader
-from felboot.images.dtb import parse_dtb
+from felboot.images.dtb import DeviceTree, parse_dtb
 from felboot.images.spl import parse_spl
 from felboot.images.uboot import SOC_BY_DT_PREFIX, main_offset_for, soc_from_dt_name
 from felboot.soc import soc_by_name
@@ -71,6 +71,11 @@ class DtbIdentity:
     compatible: tuple[str, ...]
     model: str | None
 
+    @classmethod
+    def of(cls, path: Path, tree: DeviceTree) -> DtbIdentity:
+        """The identity of a DTB already parsed (no second read of the file)."""
+        return cls(path, tree.compatible, tree.model)
+
     @property
     def board_compatible(self) -> str | None:
         return self.compatible[0] if self.compatible else None
@@ -93,7 +98,7 @@ def read_dtb_identity(path: Path) -> DtbIdentity:
     except OSError as error:
         raise UsageError(f"cannot read DTB {path}: {error.strerror or error}") from None
     tree = parse_dtb(data, str(path))  # names the file when it is not a DTB or is cut short
-    return DtbIdentity(path, tree.compatible, tree.model)
+    return DtbIdentity.of(path, tree)
 
 
 def dtb_soc(identity: DtbIdentity) -> str | None:
