@@ -63,10 +63,13 @@ def uart(
     return name, writer
 
 
-def felboot(*args: str) -> subprocess.CompletedProcess[str]:
+def felboot(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "felboot", *args],
-        cwd=ROOT,
+        cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -137,36 +140,12 @@ def test_run_takes_board_images_and_device_from_felboot_toml(tmp_path: Path) -> 
         f'xen = "{IMAGES_ARGS[0]}"\nkernel = "{IMAGES_ARGS[1]}"\ndtb = "{IMAGES_ARGS[2]}"\n'
     )
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-    result = subprocess.run(
-        [sys.executable, "-m", "felboot", "run"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = felboot("run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert "U-Boot started" in result.stdout and "zImage-arm32" in result.stdout
     # The command line overrides the file.
-    override = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "felboot",
-            "run",
-            "--dry-run",
-            "--dram-size",
-            "1G",
-            "--layout",
-            "recipe",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    override = felboot(
+        "run", "--dry-run", "--dram-size", "1G", "--layout", "recipe", cwd=tmp_path, env=env
     )
     assert override.returncode == 0, override.stderr
     assert "layout recipe" in override.stdout
