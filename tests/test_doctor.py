@@ -393,13 +393,10 @@ def _add(subparsers: Any, name: str, handler: Any, help_text: str, description: 
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    """A parser wired as cli.py is asked to wire it."""
-    parser = argparse.ArgumentParser(prog="felboot")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--device", default=None)
-    desk.add_global_arguments(parser)
-    desk.register(parser.add_subparsers(), _add)
-    return parser.parse_args(argv)
+    """felboot's own parser (cli.py wires --config and desk.register)."""
+    from felboot.cli import build_parser
+
+    return build_parser().parse_args(argv)
 
 
 def test_a_broken_config_is_a_failed_check_for_doctor_only(tmp_path: Path) -> None:

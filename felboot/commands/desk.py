@@ -1,6 +1,6 @@
 """The desk: `--config`, `felboot config show` and `felboot doctor`, and filling args from config.
 
-cli.py calls ``add_global_arguments`` on the main parser, ``register`` on its
+cli.py defines ``--config`` with the global options, calls ``register`` on its
 subparsers, and ``configure(args)`` once after parsing (inside its FelbootError
 handling), so every command sees the config's values in the options the user
 did not give (see felboot.config for the rule: not given = None).
@@ -34,14 +34,6 @@ if TYPE_CHECKING:
 
 Handler = Callable[[argparse.Namespace], int]
 AddCommand = Callable[..., argparse.ArgumentParser]  # cli._add(subparsers, name, handler, help)
-
-
-def add_global_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        help="project config to use instead of the felboot.toml found from here upwards",
-    )
 
 
 def configure(
