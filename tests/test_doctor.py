@@ -386,12 +386,6 @@ def test_pyserial_and_the_console_port(tmp_path: Path) -> None:
 # The command ------------------------------------------------------------------------------
 
 
-def _add(subparsers: Any, name: str, handler: Any, help_text: str, description: str = "") -> Any:
-    parser = subparsers.add_parser(name, help=help_text, description=description or help_text)
-    parser.set_defaults(handler=handler)
-    return parser
-
-
 def parse(argv: list[str]) -> argparse.Namespace:
     """felboot's own parser (cli.py wires --config and desk.register)."""
     from felboot.cli import build_parser
