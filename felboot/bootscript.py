@@ -29,7 +29,8 @@ from felboot.images.uimage import build_script_image
 from felboot.plan import DTB_GROWTH, DomainPlan, Plan, Region
 from felboot.units import format_size
 
-SCRIPT_NAME = "felboot boot script"
+SCRIPT_NAME = "felboot boot script"  # the uImage name field
+SCRIPT_FILE = "boot.scr"  # the file name in an output directory, a TFTP root or an SD card
 _LEGACY_HEADER = 64
 _PART_TABLE = 8  # one part length and the terminating zero
 
@@ -95,14 +96,16 @@ def comment_text(text: str) -> str:
     return "".join(out)
 
 
-def _header(plan: Plan) -> list[str]:
+def _header(plan: Plan, load: LoadMethod) -> list[str]:
     what = "Linux without Xen" if plan.no_xen else "Xen" if plan.no_dom0 else "Xen and dom0"
     if plan.domains:
         what += f" and {len(plan.domains)} dom0less domU(s)"
     lines = [
         f"# felboot boot script: {what} on {plan.board} ({plan.soc}, "
         f"{format_size(plan.dram_size)} DRAM), layout {plan.layout}",
-        "# Written by felboot; U-Boot runs it with `source` after a FEL boot.",
+        "# Written by felboot; U-Boot runs it with `source` after a FEL boot."
+        if not load.loads
+        else f"# Written by felboot; at the U-Boot prompt: {load.prompt_commands(plan)}",
     ]
     width = max([7, *(len(region.name) for region in plan.regions)])
     for region in plan.regions:
@@ -130,6 +133,16 @@ class LoadMethod:
         if self.kind == "tftp":
             return f"tftpboot {_hex(address)} {name}"
         return f"load {self.kind} {self.device} {_hex(address)} {name}"
+
+    def prompt_commands(self, plan: Plan) -> str:
+        """What to type at the U-Boot prompt: load this boot.scr, then run it."""
+        typed = [
+            self.command(plan.script_address, SCRIPT_FILE),
+            f"source {_hex(plan.script_address)}",
+        ]
+        if self.kind == "usb":
+            typed.insert(0, "usb start")
+        return "; ".join(typed)
 
 
 FEL = LoadMethod("fel")
@@ -304,7 +317,7 @@ def render_boot_cmd(
     else:
         body = _xen_body(plan, _xen_args(plan, xen_args), kernel_args, uboot_is_64bit, sizes)
     loading = _load_lines(plan, load) if load.loads else []
-    text = "\n".join([*_header(plan), *loading, *body]) + "\n"
+    text = "\n".join([*_header(plan, load), *loading, *body]) + "\n"
     image_size = _LEGACY_HEADER + _PART_TABLE + len(text)
     if image_size > plan.script_room:
         raise PlanError(

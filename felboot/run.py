@@ -29,7 +29,14 @@ from felboot.boards.uboot_lookup import (
     profile_for_dtb,
     read_dtb_identity,
 )
-from felboot.bootscript import FEL, LoadMethod, build_boot_scr, media_file_name, render_boot_cmd
+from felboot.bootscript import (
+    FEL,
+    SCRIPT_FILE,
+    LoadMethod,
+    build_boot_scr,
+    media_file_name,
+    render_boot_cmd,
+)
 from felboot.domains import DomU
 from felboot.dram import PROBE_WINDOW, DramInfo
 from felboot.errors import ImageError, PlanError, UsageError
@@ -481,7 +488,7 @@ def save_script(script: BootScript, directory: Path) -> tuple[Path, Path]:
     """Write DIR/boot.cmd and DIR/boot.scr."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        text_path, image_path = directory / "boot.cmd", directory / "boot.scr"
+        text_path, image_path = directory / "boot.cmd", directory / SCRIPT_FILE
         text_path.write_text(script.text)
         image_path.write_bytes(script.image)
     except OSError as error:

@@ -363,11 +363,8 @@ def cmd_script(args: argparse.Namespace) -> int:
     if load.loads:
         data["load"] = load.kind
         data["images"] = [str(path) for path in images]
-        first = load.command(plan.script_address, "boot.scr")
-        source = f"source 0x{plan.script_address:08x}"
-        text += f" and {len(images)} images; at the U-Boot prompt: {first}; {source}"
-        if load.kind == "usb":
-            text = text.replace("prompt: ", "prompt: usb start; ")
+        data["uboot_commands"] = load.prompt_commands(plan)
+        text += f" and {len(images)} images; at the U-Boot prompt: {data['uboot_commands']}"
     emit(args, data, text)
     return 0
 
