@@ -135,3 +135,16 @@ def test_socs_json(capsys):
         "spl_size_limit": 96 * 1024,
         "spl_limit_set_by": "96 KiB of SRAM",
     }
+
+
+def test_a_fourth_image_file_is_refused_with_a_pointer_to_initrd(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files = ["xen", "zImage", "board.dtb", "initrd.cpio"]  # the recipe's order, initrd last
+    code = main(["plan", "--board", "cubieboard2", *files])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "felboot: error: expected XEN KERNEL DTB, got 4 file(s): xen zImage board.dtb "
+        "initrd.cpio; an initrd goes with --initrd initrd.cpio\n"
+    )

@@ -54,9 +54,14 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
     # One fewer: no DTB, which a named board then takes from the kernel's Debian package.
     if len(images) not in (expected, expected - 1):
         shape = "KERNEL DTB" if args.no_xen else "XEN KERNEL DTB"
+        # One too many is most often an initrd given in place, as the wiki's recipe lists it.
+        hint = (
+            f"; an initrd goes with --initrd {images[-1]}"
+            if len(images) == expected + 1
+            else " (with --board NAME and Debian's /boot/vmlinuz-VERSION the DTB may be left out)"
+        )
         raise UsageError(
-            f"expected {shape}, got {len(images)} file(s): {' '.join(images) or 'none'} "
-            "(with --board NAME and Debian's /boot/vmlinuz-VERSION the DTB may be left out)"
+            f"expected {shape}, got {len(images)} file(s): {' '.join(images) or 'none'}{hint}"
         )
     xen = None if args.no_xen else Path(images.pop(0))
     request = RunRequest(
