@@ -85,7 +85,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
         "double quotes may hold commas",
     )
     parser.add_argument(
-        "--no-dom0", action="store_true", help="dom0less only: XEN DTB and the --domu domains"
+        "--no-dom0",
+        action="store_true",
+        default=None,  # None: not given, so felboot.toml's no_dom0 may fill it
+        help="dom0less only: XEN DTB and the --domu domains",
     )
     parser.add_argument(
         "--passthrough",

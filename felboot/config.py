@@ -78,6 +78,8 @@ class Kind:
     is_path: bool = False
     is_list: bool = False  # a single value is taken as a list of one
     choices: tuple[str, ...] = ()
+    # For values that are more than a string: (file, key, value) -> the Setting's value.
+    convert: Callable[[Path, str, Any], Any] | None = None
 
 
 def _is_str(value: Any) -> bool:
@@ -99,6 +101,28 @@ def _is_size(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_tables(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+def _domus(file: Path, key: str, tables: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """[[domu]] tables, in order, as DomU records (checked as --domu checks them)."""
+    from felboot.domains import domu_from_table
+
+    records = []
+    for index, table in enumerate(tables, start=1):
+        what = f"config file {file}: [[{key}]] {index} (domU{index})"
+        try:
+            records.append(domu_from_table(table, index, what, file.parent))
+        except UsageError as error:  # the --domu checks' message, naming file and table
+            raise ConfigError(str(error)) from None
+    return tuple(records)
+
+
 STRING = Kind("a string", _is_str)
 PATH = Kind("a path (a string)", _is_str, is_path=True)
 PATHS = Kind("a path or a list of paths", _is_str_or_list, is_path=True, is_list=True)
@@ -106,6 +130,12 @@ STRINGS = Kind("a string or a list of strings", _is_str_or_list, is_list=True)
 SECONDS = Kind("a number of seconds above 0", _is_number)
 SIZE = Kind('a size: an integer or a string such as "128M"', _is_size)
 LAYOUT = Kind('"safe" or "recipe"', _is_str, choices=("safe", "recipe"))
+BOOLEAN = Kind("true or false", _is_bool)
+DOMUS = Kind(
+    "[[domu]] tables (kernel, ramdisk, mem, vcpus, args, vpl011, dtb, passthrough)",
+    _is_tables,
+    convert=_domus,
+)
 
 #: Every key a config file may hold, in the order `felboot config show` prints them.
 KEYS: dict[str, Kind] = {
@@ -122,6 +152,9 @@ KEYS: dict[str, Kind] = {
     "dom0_mem": STRING,
     "layout": LAYOUT,
     "reserve_top": SIZE,
+    "domu": DOMUS,
+    "no_dom0": BOOLEAN,
+    "passthrough": STRINGS,
     "console": STRING,  # PORT[,BAUD]: a device name, not a file path (COM3 is no file)
     "console_log": PATH,
     "expect": STRINGS,
@@ -141,6 +174,9 @@ OPTION_DESTS = {
     "dom0_mem": "dom0_mem",
     "layout": "layout",
     "reserve_top": "reserve_top",
+    "domu": "domu",
+    "no_dom0": "no_dom0",
+    "passthrough": "passthrough",
     "console": "console",
     "console_log": "console_log",
     "expect": "expect",
@@ -206,6 +242,8 @@ class MergedConfig:
 
 
 def _plain(value: Any) -> Any:
+    if hasattr(value, "spec"):  # a DomU: its --domu text
+        return value.spec()
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
     return str(value) if isinstance(value, Path) else value
@@ -254,6 +292,8 @@ def _check(path: Path, key: str, value: Any) -> Any:
         raise ConfigError(f"config file {path}: key {key!r} takes {kind.name}, not {shown}")
     if kind.choices and value not in kind.choices:
         raise ConfigError(f"config file {path}: key {key!r} takes {kind.name}, not {value!r}")
+    if kind.convert is not None:
+        return kind.convert(path, key, value)
     if kind.is_list:
         items = [value] if isinstance(value, str) else list(value)
         if kind.is_path:
@@ -407,12 +447,18 @@ def apply_to_args(
             default = defaults[dest]
             setattr(args, dest, list(default) if isinstance(default, list) else default)
     if hasattr(args, "images") and not args.images:
-        args.images = config_images(config, no_xen=bool(getattr(args, "no_xen", False)))
+        args.images = config_images(
+            config,
+            no_xen=bool(getattr(args, "no_xen", False)),
+            no_dom0=bool(getattr(args, "no_dom0", False)),
+        )
     return args
 
 
 def _as_argument(value: Any, convert: Callable[[Any], Any] | None) -> Any:
     def one(item: Any) -> Any:
+        if isinstance(item, bool) or not isinstance(item, (str, Path, int, float)):
+            return item  # a flag, or a record a config built (a DomU): no text form to parse
         text = str(item)  # paths, sizes, seconds: strings, as a command line gives them
         return convert(text) if convert is not None else text
 
@@ -421,12 +467,20 @@ def _as_argument(value: Any, convert: Callable[[Any], Any] | None) -> Any:
     return one(value)
 
 
-def config_images(config: MergedConfig, *, no_xen: bool) -> list[str]:
-    """XEN KERNEL [DTB] (or KERNEL [DTB] with no_xen) from the config; [] when it names none."""
+def config_images(config: MergedConfig, *, no_xen: bool, no_dom0: bool = False) -> list[str]:
+    """XEN KERNEL [DTB] (KERNEL [DTB] with no_xen, XEN DTB with no_dom0) from the config;
+    [] when it names none."""
     named = [key for key in ("xen", "kernel", "dtb") if key in config]
     if not named:
         return []
     where = config.source(named[0])
+    if no_dom0 and not no_xen:
+        if "xen" not in config or "dtb" not in config:
+            raise ConfigError(
+                f'{where}: no_dom0 boots XEN DTB: add xen = "FILE" and dtb = "FILE" there '
+                "or pass them on the command line"
+            )
+        return [str(config.get("xen")), str(config.get("dtb"))]
     if "kernel" not in config:
         raise ConfigError(
             f'{where} names {" and ".join(named)} but no kernel: add kernel = "FILE" there '
@@ -445,6 +499,8 @@ def config_images(config: MergedConfig, *, no_xen: bool) -> list[str]:
 
 
 def format_value(value: Any) -> str:
+    if hasattr(value, "spec"):  # a [[domu]] table, shown as --domu would take it
+        return repr(value.spec())
     if isinstance(value, tuple):
         return "[" + ", ".join(format_value(item) for item in value) + "]"
     if isinstance(value, str) and (value == "" or value != value.strip()):
@@ -466,7 +522,10 @@ def show_lines(config: MergedConfig) -> list[str]:
     if not config.settings:
         lines.append("# no values set: felboot uses its defaults")
     ordered = [key for key in KEYS if key in config.settings]
-    width = max((len(f"{key} = {format_value(config.get(key))}") for key in ordered), default=0)
+    # Sources line up; a long value (a [[domu]] list) goes past the column, not the rest with it.
+    width = min(
+        60, max((len(f"{key} = {format_value(config.get(key))}") for key in ordered), default=0)
+    )
     for key in ordered:
         text = f"{key} = {format_value(config.get(key))}"
         lines.append(f"{text:<{width}}   ({config.source(key)})")

@@ -20,8 +20,11 @@ Defaults: 1 vCPU and a vpl011 console, as ImageBuilder's ``uboot-script-gen``
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from felboot.errors import UsageError
 from felboot.units import parse_number
@@ -77,6 +80,22 @@ class DomU:
     @property
     def name(self) -> str:
         return f"domU{self.index}"
+
+    def spec(self) -> str:
+        """This domain in --domu syntax (for `felboot config show`)."""
+        items = [f"kernel={self.kernel}"]
+        if self.ramdisk is not None:
+            items.append(f"ramdisk={self.ramdisk}")
+        mem = f"{self.mem >> 20}M" if self.mem % MiB == 0 else f"{self.mem >> 10}K"
+        items += [f"mem={mem}", f"vcpus={self.vcpus}"]
+        if self.args:
+            items.append(f'args="{self.args}"')
+        items.append(f"vpl011={'yes' if self.vpl011 else 'no'}")
+        if self.dtb is not None:
+            items.append(f"dtb={self.dtb}")
+        if self.passthrough:
+            items.append(f"passthrough={';'.join(self.passthrough)}")
+        return ",".join(items)
 
 
 def _split(text: str, what: str) -> list[tuple[str | None, str]]:
@@ -138,6 +157,41 @@ def parse_domu(text: str, index: int) -> DomU:
         if key in values:
             raise UsageError(f"{what}: {key}= is given twice ({values[key]!r} and {value!r})")
         values[key] = value
+    return _domu(values, paths, index, what)
+
+
+def domu_from_table(table: dict[str, Any], index: int, what: str, base: Path) -> DomU:
+    """One ``[[domu]]`` table of a config file (the --domu keys, TOML-typed) as a DomU.
+
+    Paths are relative to ``base``, the config file's directory; ``what`` names the
+    file and the table in messages."""
+    values: dict[str, str] = {}
+    paths: list[str] = []
+    for key, value in table.items():
+        key = _ALIASES.get(key, key)
+        if key not in _KEYS:
+            raise UsageError(f"{what}: unknown key {key!r} (keys: {', '.join(_KEYS)})")
+        if key == "passthrough":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                raise UsageError(f"{what}: passthrough takes a path or a list of paths")
+            paths += items
+        elif key == "vpl011" and isinstance(value, bool):
+            values[key] = "yes" if value else "no"
+        elif key in ("mem", "vcpus") and isinstance(value, int) and not isinstance(value, bool):
+            values[key] = str(value)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            raise UsageError(f"{what}: {key} = {value!r} is not a string")
+    for key in ("kernel", "ramdisk", "dtb"):
+        if values.get(key):
+            values[key] = os.path.normpath(base / Path(values[key]).expanduser())
+    return _domu(values, paths, index, what)
+
+
+def _domu(values: dict[str, str], paths: list[str], index: int, what: str) -> DomU:
+    """The DomU of checked ``values`` (key -> text, as --domu spells them)."""
     if not values.get("kernel"):
         raise UsageError(f"{what}: no kernel: write kernel=FILE (or the file first)")
     for path in paths:
@@ -148,7 +202,12 @@ def parse_domu(text: str, index: int) -> DomU:
             )
     mem = DEFAULT_MEM
     if "mem" in values:
-        mem = parse_number(values["mem"], f"{what} mem")
+        try:
+            mem = parse_number(values["mem"], "mem")
+        except UsageError:
+            raise UsageError(
+                f"{what}: mem={values['mem']!r} is not a size: write e.g. 256M, 1G or 65536K"
+            ) from None
         if mem <= 0 or mem % KiB:
             raise UsageError(
                 f"{what}: mem={values['mem']!r} is not a positive whole number of KiB "
@@ -178,5 +237,9 @@ def parse_domu(text: str, index: int) -> DomU:
     )
 
 
-def parse_domus(texts: list[str] | tuple[str, ...]) -> tuple[DomU, ...]:
-    return tuple(parse_domu(text, index) for index, text in enumerate(texts, start=1))
+def parse_domus(specs: Sequence[str | DomU]) -> tuple[DomU, ...]:
+    """The --domu options in order; DomU items (from a config file's [[domu]]) pass as they are."""
+    return tuple(
+        spec if isinstance(spec, DomU) else parse_domu(spec, index)
+        for index, spec in enumerate(specs, start=1)
+    )

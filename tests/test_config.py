@@ -266,3 +266,113 @@ def test_default_user_file_is_under_the_xdg_config_dir(monkeypatch, tmp_path: Pa
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.setattr("sys.platform", "linux")
     assert default_user_file() == tmp_path / "felboot" / "config.toml"
+
+
+# dom0less domUs: [[domu]] tables -------------------------------------------------------
+
+
+DOMU_PROJECT = """\
+xen = "build/xen"
+dtb = "build/board.dtb"
+no_dom0 = true
+passthrough = "/soc/ethernet@1c50000"
+
+[[domu]]
+kernel = "domU/Image"
+ramdisk = "~/rootfs.cpio"
+mem = "256M"
+vcpus = 2
+args = "console=ttyAMA0 a=b,c"
+dtb = "domU/partial.dtb"
+passthrough = ["/soc/ethernet@1c50000"]
+
+[[domu]]
+kernel = "domU/Image"
+vpl011 = false
+"""
+
+
+def test_domu_tables_become_domains_with_paths_relative_to_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    write(tmp_path / "proj" / "felboot.toml", DOMU_PROJECT)
+    config = load(tmp_path / "proj" / "sub")
+    first, second = config.get("domu")
+    root = tmp_path / "proj"
+    assert (first.index, first.kernel, first.ramdisk) == (
+        1,
+        root / "domU" / "Image",
+        tmp_path / "home" / "rootfs.cpio",
+    )
+    assert (first.mem, first.vcpus, first.args, first.vpl011) == (
+        256 << 20,
+        2,
+        "console=ttyAMA0 a=b,c",
+        True,
+    )
+    assert (first.dtb, first.passthrough) == (
+        root / "domU" / "partial.dtb",
+        ("/soc/ethernet@1c50000",),
+    )
+    assert (second.index, second.mem, second.vcpus, second.vpl011) == (2, 128 << 20, 1, False)
+    args = apply_to_args(config, run_args(domu=[], no_dom0=None, passthrough=[]))
+    assert args.domu == [first, second]  # records, not text to parse again
+    assert args.no_dom0 is True
+    assert args.passthrough == ["/soc/ethernet@1c50000"]
+    assert args.images == [str(root / "build" / "xen"), str(root / "build" / "board.dtb")]
+    shown = "\n".join(show_lines(config))
+    assert f"domu = ['kernel={root}/domU/Image,ramdisk=" in shown
+    assert "vpl011=no'" in shown
+
+
+def test_a_domu_given_on_the_command_line_replaces_the_tables(tmp_path: Path) -> None:
+    write(tmp_path / "felboot.toml", DOMU_PROJECT)
+    args = apply_to_args(load(tmp_path), run_args(domu=["Image"], no_dom0=None, passthrough=[]))
+    assert args.domu == ["Image"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'domu = "Image"\n',
+            r"key 'domu' takes \[\[domu\]\] tables \(kernel, ramdisk, .*\), not a string",
+        ),
+        (
+            "[[domu]]\nkernal = 'Image'\n",
+            r"\[\[domu\]\] 1 \(domU1\): unknown key 'kernal' \(keys: kernel,",
+        ),
+        ("[[domu]]\nmem = '256M'\n", r"\[\[domu\]\] 1 \(domU1\): no kernel: write kernel=FILE"),
+        (
+            "[[domu]]\nkernel = 'I'\n[[domu]]\nkernel = 'I'\nmem = '1.5K'\n",
+            r"\[\[domu\]\] 2 \(domU2\): mem='1.5K' is not a size: write e.g. 256M",
+        ),
+        (
+            "[[domu]]\nkernel = 'I'\nvcpus = 0\n",
+            r"\(domU1\): vcpus='0' is not a whole number from 1",
+        ),
+        (
+            "[[domu]]\nkernel = 'I'\nvpl011 = 'maybe'\n",
+            r"\(domU1\): vpl011='maybe' is not yes or no",
+        ),
+        ("[[domu]]\nkernel = 'I'\nargs = 7\n", r"\(domU1\): args = 7 is not a string"),
+        (
+            "[[domu]]\nkernel = 'I'\npassthrough = 'soc/eth'\n",
+            r"passthrough='soc/eth' is not an absolute",
+        ),
+        (
+            "[[domu]]\nkernel = 'I'\npassthrough = [1]\n",
+            r"passthrough takes a path or a list of paths",
+        ),
+        ("no_dom0 = 'yes'\n", r"key 'no_dom0' takes true or false, not a string 'yes'"),
+    ],
+)
+def test_bad_domu_tables_name_the_file_the_table_and_the_value(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path / "felboot.toml", text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load(tmp_path)
+    assert str(caught.value).startswith(f"config file {path}: ")
+    assert "\n" not in str(caught.value)

@@ -59,7 +59,7 @@ def test_bare_kernel_and_the_defaults() -> None:
     [
         ("ramdisk=r", "--domu domU1: no kernel: write kernel=FILE"),
         ("Image,colour=blue", "--domu domU1: unknown key 'colour'"),
-        ("Image,mem=lots", "cannot read --domu domU1 mem 'lots'"),
+        ("Image,mem=lots", "--domu domU1: mem='lots' is not a size: write e.g. 256M"),
         ("Image,mem=1000", "--domu domU1: mem='1000' is not a positive whole number of KiB"),
         ("Image,vcpus=0", "--domu domU1: vcpus='0' is not a whole number from 1"),
         ("Image,vcpus=two", "--domu domU1: vcpus='two' is not a whole number from 1"),
@@ -332,3 +332,25 @@ def test_bad_domu_on_the_command_line_is_one_line_and_nothing_is_sent(
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0
     assert len(err) == 1 and message in err[0], err
+
+
+def test_cli_takes_the_domus_and_no_dom0_from_felboot_toml(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".git").mkdir()  # the config search stops here
+    (tmp_path / "felboot.toml").write_text(
+        f'board = "cubieboard2"\nxen = "{PAYLOADS}/xen-arm32.zimage"\n'
+        f'dtb = "{PAYLOADS}/sun7i-a20-felboot-test.dtb"\nno_dom0 = true\n'
+        f'[[domu]]\nkernel = "{PAYLOADS}/zImage-arm32"\nmem = "64M"\nargs = "console=ttyAMA0"\n'
+        f'[[domu]]\nkernel = "{PAYLOADS}/zImage-arm32"\nvpl011 = false\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["plan"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^domU1: +64 MiB, 1 vCPU, vpl011 console; kernel 0x", out, re.M)
+    assert re.search(r"^domU2: +128 MiB, 1 vCPU, no console; kernel 0x", out, re.M)
+    assert not re.search(r"^dom0 command line", out, re.M)
+    # --domu on the command line replaces the file's list, as every list option does.
+    assert main(["plan", "--domu", f"{PAYLOADS}/zImage-arm32,mem=32M"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^domU1: +32 MiB", out, re.M) and "domU2" not in out

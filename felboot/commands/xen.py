@@ -40,7 +40,8 @@ def run_request(args: argparse.Namespace, need_uboot: bool) -> Any:
             files = [from_file.xen, from_file.kernel, from_file.dtb]
             images = [str(path) for path in files if path is not None]
             no_dom0 = no_dom0 or from_file.no_dom0
-        domus = domus or from_file.domus
+        if from_file.domus and not imported.given("domu"):  # the file beats felboot.toml
+            domus = from_file.domus
     if no_dom0 and args.no_xen:
         raise UsageError("--no-dom0 boots Xen's domUs and --no-xen boots Linux alone: pick one")
     if no_dom0:
@@ -157,7 +158,13 @@ def imagebuilder_layer(args: argparse.Namespace) -> ImportedConfig | None:
             return True
         if config is not None and dest in config:
             setting = config.get(dest)
-            return bool(value == (str(setting) if not isinstance(setting, tuple) else setting))
+            # The config's value as apply_to_args gave it: text, or a list for a list key.
+            layered = (
+                [str(item) if isinstance(item, Path) else item for item in setting]
+                if isinstance(setting, tuple)
+                else str(setting)
+            )
+            return bool(value == layered)
         return bool(dest in RUN_DEFAULTS and value == RUN_DEFAULTS[dest])
 
     given = {
