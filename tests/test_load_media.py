@@ -77,6 +77,33 @@ def test_script_load_tftp_writes_the_images_into_dir(
     assert (tmp_path / "initrd").read_bytes() == (PAYLOADS / "initrd.img").read_bytes()
     text = (tmp_path / "boot.cmd").read_text()
     assert "tftpboot 0x" in text and (tmp_path / "boot.scr").is_file()
+    # What to type at the prompt: in the JSON, and in the script's own header.
+    address = f"0x{data['script_address']:08x}"
+    assert data["uboot_commands"] == f"tftpboot {address} boot.scr; source {address}"
+    assert (
+        text.splitlines()[1]
+        == f"# Written by felboot; at the U-Boot prompt: {data['uboot_commands']}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("load", "typed"),
+    [
+        ("mmc", "load mmc 0:1 {a} boot.scr; source {a}"),
+        ("mmc:1:2", "load mmc 1:2 {a} boot.scr; source {a}"),
+        ("usb", "usb start; load usb 0:1 {a} boot.scr; source {a}"),
+    ],
+)
+def test_script_load_prints_the_prompt_commands(
+    load: str, typed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(PAYLOADS)
+    files = ["xen-arm32.zimage", "zImage-arm32", "sun7i-a20-felboot-test.dtb"]
+    code = main(["script", "--board", "cubieboard2", *files, "-o", str(tmp_path), "--load", load])
+    assert code == 0
+    expected = typed.format(a="0x43100000")
+    assert capsys.readouterr().out.endswith(f" and 3 images; at the U-Boot prompt: {expected}\n")
 
 
 def test_script_load_fel_is_todays_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
