@@ -25,7 +25,8 @@ from felboot.images.dtb import DeviceTree
 from felboot.images.kconfig import KernelConfig, debian_flavour
 from felboot.images.kernel import KernelImage
 from felboot.images.uboot import SOC_BY_DT_PREFIX, UBootBundle, soc_from_dt_name
-from felboot.images.xen import image_kind
+from felboot.images.xen import find_markers, image_kind
+from felboot.plan import DomUImages
 from felboot.soc import soc_by_name
 
 # The last root compatible names the SoC (devicetree specification, "compatible":
@@ -213,6 +214,33 @@ def check_slots(xen: KernelImage | None, kernel: KernelImage, *, no_xen: bool) -
         raise ImageError(
             f"the kernel slot holds Xen ({kernel.source}), not dom0's Linux kernel: pass "
             "XEN KERNEL DTB"
+        )
+
+
+# Xen 4.12 brought "Booting Multiple Domains from Device Tree" (docs/features/dom0less.pandoc,
+# first in RELEASE-4.12.0): an older Xen ignores the /chosen/domUN nodes and starts dom0 only.
+DOM0LESS_SINCE = (4, 12)
+
+
+def check_domu_kernels(xen: KernelImage | None, domus: Iterable[DomUImages]) -> None:
+    """Each domU kernel is a guest kernel, not Xen, and this Xen builds domUs at all."""
+    domus = list(domus)
+    for images in domus:
+        if image_kind(images.kernel) == "xen":
+            raise ImageError(
+                f"{images.domu.name} kernel {images.kernel.source} is Xen, not a guest kernel: "
+                f"pass the domU's Linux (kernel=FILE)"
+            )
+    if xen is None or not domus or xen.compressed:
+        return
+    version = find_markers(xen.data, xen.kind == "zImage").xen_version
+    if version is None:
+        return  # unknown is never an error (felboot.images.xen)
+    major, minor = (int(part) for part in version.split("."))
+    if (major, minor) < DOM0LESS_SINCE:
+        raise ImageError(
+            f"Xen {xen.source} is Xen {version}, which has no dom0less domUs (Xen 4.12 added "
+            f"them): use Xen 4.12 or later, or leave out --domu"
         )
 
 

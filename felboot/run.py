@@ -46,7 +46,13 @@ from felboot.images.initrd import parse_initrd
 from felboot.images.kernel import KernelImage, parse_kernel
 from felboot.images.uboot import UBootBundle, load_uboot, soc_hint
 from felboot.images.uimage import LegacyImage
-from felboot.inputs_check import check_dom0_kernel, check_dtb_soc, check_slots, check_uboot_board
+from felboot.inputs_check import (
+    check_dom0_kernel,
+    check_domu_kernels,
+    check_dtb_soc,
+    check_slots,
+    check_uboot_board,
+)
 from felboot.plan import (
     DEFAULT_SCRIPT_ADDRESS,
     DEFAULT_UBOOT_SIZE,
@@ -214,6 +220,7 @@ def load_inputs(request: RunRequest) -> RunInputs:
         kernel = parse_kernel(kernel_data, str(request.kernel), "kernel")
     dtb = parse_dtb(load(request.dtb, "DTB", limit=limit, limit_why=why), str(request.dtb))
     domus = tuple(load_domu(domu, limit, why) for domu in request.domus)
+    check_domu_kernels(xen, domus)
     initrd = None
     if request.initrd is not None and not request.no_dom0:
         ramdisk = parse_initrd(
@@ -263,12 +270,16 @@ def load_domu(domu: DomU, limit: int, why: str) -> DomUImages:
     """A domU's kernel, ramdisk and partial DTB read and checked; errors name the domU."""
     name = domu.name
     kernel = parse_kernel(
-        load(domu.kernel, f"{name} kernel", limit=limit, limit_why=why), str(domu.kernel), "kernel"
+        load(domu.kernel, f"{name} kernel", limit=limit, limit_why=why),
+        str(domu.kernel),
+        f"{name} kernel",
     )
     ramdisk = None
     if domu.ramdisk is not None:
         ramdisk = parse_initrd(
-            load(domu.ramdisk, f"{name} ramdisk", limit=limit, limit_why=why), str(domu.ramdisk)
+            load(domu.ramdisk, f"{name} ramdisk", limit=limit, limit_why=why),
+            str(domu.ramdisk),
+            f"{name} ramdisk",
         ).data
     partial = None
     if domu.dtb is not None:

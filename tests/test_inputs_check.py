@@ -9,16 +9,19 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import fdt
 import pytest
 
 from felboot.boards import load_board
 from felboot.cli import main
+from felboot.domains import DomU
 from felboot.errors import FelbootError, ImageError, UsageError
 from felboot.images import load
 from felboot.images.dtb import parse_dtb
@@ -36,11 +39,13 @@ from felboot.images.uimage import (
 from felboot.images.xen import image_kind
 from felboot.inputs_check import (
     check_dom0_kernel,
+    check_domu_kernels,
     check_dtb_soc,
     check_slots,
     check_uboot_board,
     dtb_board_matches,
 )
+from felboot.plan import DomUImages
 from felboot.run import RunRequest, load_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -411,6 +416,30 @@ def test_bad_initrds_are_refused() -> None:
         parse_initrd(ramdisk_image(b"k" * 64, TYPE_KERNEL), "uImage")
 
 
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        ("zImage-arm32", r"a kernel image \(zImage: a kernel or Xen\)"),
+        ("xen-arm32.zimage", r"a kernel image \(zImage: a kernel or Xen\)"),
+        ("sun7i-a20-felboot-test.dtb", "a device tree blob"),
+    ],
+)
+def test_a_kernel_or_dtb_given_as_the_ramdisk_is_refused(name: str, found: str) -> None:
+    with pytest.raises(ImageError) as caught:
+        parse_initrd((PAYLOADS / name).read_bytes(), name, "domU1 ramdisk")
+    assert re.fullmatch(
+        rf"domU1 ramdisk {re.escape(name)} is {found}, not a ramdisk: pass the ramdisk \(a cpio "
+        r"archive such as initrd\.img\); are two files swapped\?",
+        str(caught.value),
+    )
+
+
+def test_an_spl_given_as_the_initrd_is_refused() -> None:
+    spl = (IMAGES / "u-boot-sunxi-with-spl-a20.bin").read_bytes()
+    with pytest.raises(ImageError, match=r"^initrd u\.bin is a U-Boot SPL image \(eGON header\)"):
+        parse_initrd(spl, "u.bin")
+
+
 @pytest.mark.skipif(shutil.which("mkimage") is None, reason="mkimage (u-boot-tools) not installed")
 def test_mkimage_uinitrd_is_unwrapped(tmp_path: Path) -> None:
     wrapped = tmp_path / "uInitrd"
@@ -481,3 +510,37 @@ def test_the_cli_prints_input_warnings_and_the_flag_accepts_another_boards_uboot
     (warning,) = captured.err.splitlines()
     assert warning.startswith("felboot: warning: U-Boot ") and "another board" in warning
     assert captured.out.startswith("U-Boot: ")
+
+
+def _xen_of_version(version: str) -> Any:
+    """The test Xen with the versioned compatible a real Xen carries (images/xen.py)."""
+    data = (PAYLOADS / "xen-arm32.zimage").read_bytes() + f"xen,xen-{version}\0".encode()
+    return parse_kernel(data, f"xen-{version}", "Xen")
+
+
+def _domu(kernel_file: str) -> DomUImages:
+    data = (PAYLOADS / kernel_file).read_bytes()
+    return DomUImages(DomU(index=1, kernel=Path(kernel_file)), parse_kernel(data, kernel_file, "k"))
+
+
+def test_domus_need_xen_4_12_when_the_version_is_known() -> None:
+    domus = [_domu("zImage-arm32")]
+    check_domu_kernels(_xen_of_version("4.12"), domus)
+    check_domu_kernels(_xen_of_version("4.17"), domus)
+    check_domu_kernels(
+        parse_kernel((PAYLOADS / "xen-arm32.zimage").read_bytes(), "x", "Xen"), domus
+    )
+    check_domu_kernels(_xen_of_version("4.11"), [])  # no domUs: any Xen
+    with pytest.raises(ImageError) as caught:
+        check_domu_kernels(_xen_of_version("4.11"), domus)
+    assert str(caught.value) == (
+        "Xen xen-4.11 is Xen 4.11, which has no dom0less domUs (Xen 4.12 added them): use Xen "
+        "4.12 or later, or leave out --domu"
+    )
+
+
+def test_xen_given_as_a_domu_kernel_is_refused() -> None:
+    xen = _xen_of_version("4.17")
+    domu = DomUImages(DomU(index=1, kernel=Path("xen")), xen)
+    with pytest.raises(ImageError, match=r"^domU1 kernel xen-4.17 is Xen, not a guest kernel"):
+        check_domu_kernels(xen, [domu])
