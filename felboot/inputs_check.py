@@ -25,7 +25,7 @@ from felboot.images.dtb import DeviceTree
 from felboot.images.kconfig import KernelConfig, debian_flavour
 from felboot.images.kernel import KernelImage
 from felboot.images.uboot import SOC_BY_DT_PREFIX, UBootBundle, soc_from_dt_name
-from felboot.images.xen import find_markers, image_kind
+from felboot.images.xen import image_kind, xen_version
 from felboot.plan import DomUImages
 from felboot.soc import soc_by_name
 
@@ -231,16 +231,13 @@ def check_domu_kernels(xen: KernelImage | None, domus: Iterable[DomUImages]) -> 
                 f"{images.domu.name} kernel {images.kernel.source} is Xen, not a guest kernel: "
                 f"pass the domU's Linux (kernel=FILE)"
             )
-    if xen is None or not domus or xen.compressed:
+    if xen is None or not domus:
         return
-    version = find_markers(xen.data, xen.kind == "zImage").xen_version
-    if version is None:
-        return  # unknown is never an error (felboot.images.xen)
-    major, minor = (int(part) for part in version.split("."))
-    if (major, minor) < DOM0LESS_SINCE:
+    version = xen_version(xen)  # None: unknown, which is never an error (felboot.images.xen)
+    if version is not None and version < DOM0LESS_SINCE:
         raise ImageError(
-            f"Xen {xen.source} is Xen {version}, which has no dom0less domUs (Xen 4.12 added "
-            f"them): use Xen 4.12 or later, or leave out --domu"
+            f"Xen {xen.source} is Xen {version[0]}.{version[1]}, which has no dom0less domUs "
+            "(Xen 4.12 added them): use Xen 4.12 or later, or leave out --domu"
         )
 
 

@@ -544,3 +544,14 @@ def test_xen_given_as_a_domu_kernel_is_refused() -> None:
     domu = DomUImages(DomU(index=1, kernel=Path("xen")), xen)
     with pytest.raises(ImageError, match=r"^domU1 kernel xen-4.17 is Xen, not a guest kernel"):
         check_domu_kernels(xen, [domu])
+
+
+def test_the_expected_domu_console_follows_the_xen_version() -> None:
+    from felboot.images.xen import vpl011_console_lines, xen_version
+
+    assert xen_version(_xen_of_version("4.17")) == (4, 17)
+    assert vpl011_console_lines((4, 17), 1) == "'(XEN) DOM1: ...' lines"
+    assert vpl011_console_lines((4, 21), 2) == (
+        "'(XEN) DOM2: ...' lines (or '(d2) ...' on a newer Xen)"
+    )
+    assert vpl011_console_lines(None, 1).endswith("(or '(d1) ...' on a newer Xen)")

@@ -90,3 +90,30 @@ def image_kind(image: KernelImage) -> Kind | None:
 
 def describe_kind(kind: Kind | None) -> str:
     return {"xen": "Xen", "linux": "a Linux kernel", None: "neither Xen nor Linux"}[kind]
+
+
+# How Xen shows a dom0less guest's vpl011 output. Xen 4.17's vpl011_write_data_xen()
+# (xen/arch/arm/vpl011.c) prints it as printk("DOM%u: %s"): "(XEN) DOM1: ..." lines, as
+# seen in QEMU with Debian's 4.17 (tests/test_qemu_e2e.py). A 2025 xen-devel series
+# (Denis Mukhin, "guest_printk() for vpl011") switched to guest_printk(), "(d1) ...".
+# Which release took it is not known here, so up to 4.19 only the old form is promised.
+DOM_PREFIX_KNOWN_UNTIL = (4, 19)
+
+
+def xen_version(image: KernelImage) -> tuple[int, int] | None:
+    """(major, minor) from an uncompressed Xen's "xen,xen-X.Y" compatible; None if unknown."""
+    if image.compressed:
+        return None
+    found = find_markers(image.data, image.kind == "zImage").xen_version
+    if found is None:
+        return None
+    major, minor = found.split(".")
+    return int(major), int(minor)
+
+
+def vpl011_console_lines(version: tuple[int, int] | None, domid: int) -> str:
+    """How the console shows domain ``domid``'s vpl011 output under this Xen version."""
+    old = f"'(XEN) DOM{domid}: ...' lines"
+    if version is not None and version <= DOM_PREFIX_KNOWN_UNTIL:
+        return old
+    return f"{old} (or '(d{domid}) ...' on a newer Xen)"
