@@ -69,7 +69,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, device: bool) -> None:
     parser.add_argument(
         "--reserve-top", metavar="SIZE", help="DRAM kept free below the top for U-Boot (128M)"
     )
-    parser.add_argument("--xen-args", default=None, help="added to the profile's Xen command line")
+    parser.add_argument(
+        "--xen-args",
+        default=None,
+        help="added to the profile's Xen command line (an option named in both: yours)",
+    )
     parser.add_argument(
         "--dom0-args", default=None, help="added to the profile's dom0 command line"
     )

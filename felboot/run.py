@@ -405,15 +405,29 @@ def dom0_mem(inputs: RunInputs, request: RunRequest) -> Dom0Mem | None:
     return parse_dom0_mem(values[-1], source)
 
 
+def _option_name(word: str) -> str:
+    return word.split("=", 1)[0]
+
+
 def command_lines(inputs: RunInputs, request: RunRequest) -> tuple[str, str]:
-    """Xen's and dom0's command lines: profile defaults, then what the user added."""
+    """Xen's and dom0's command lines: profile defaults, then what the user added.
+
+    Xen applies its options in order, the last one of a name winning, so a profile
+    option the user also gives (console=, dom0_mem=, dtuart=: ImageBuilder's XEN_CMD
+    names them all) is dropped rather than shown twice; the result is the same line
+    to Xen. Linux may take an option more than once (console=), so for dom0 only a
+    word the user repeats exactly is dropped from the profile's."""
     board = inputs.board
-    xen_args = " ".join(part for part in (board.xen_args, request.xen_args) if part)
+    user_xen = request.xen_args.split()
     if request.dom0_mem:
-        words = [w for w in xen_args.split() if not w.startswith("dom0_mem=")]
-        xen_args = " ".join([*words, f"dom0_mem={request.dom0_mem}"])
+        user_xen = [w for w in user_xen if _option_name(w) != "dom0_mem"]
+        user_xen.append(f"dom0_mem={request.dom0_mem}")
+    given = {_option_name(word) for word in user_xen}
+    profile_xen = [w for w in board.xen_args.split() if _option_name(w) not in given]
+    xen_args = " ".join([*profile_xen, *user_xen])
     base = board.linux_args if request.no_xen else board.dom0_args
-    dom0_args = " ".join(part for part in (base, request.dom0_args) if part)
+    user_dom0 = request.dom0_args.split()
+    dom0_args = " ".join([*(w for w in base.split() if w not in user_dom0), *user_dom0])
     return xen_args, dom0_args
 
 

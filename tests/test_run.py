@@ -10,7 +10,7 @@ from felboot.errors import PlanError, UsageError
 from felboot.fel import FelDevice
 from felboot.images.spl import SplHeader
 from felboot.progress import TransferProgress
-from felboot.run import RunRequest, execute, prepare
+from felboot.run import RunRequest, command_lines, execute, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = ROOT / "fixtures" / "payloads"
@@ -172,3 +172,23 @@ def test_progress_total_matches_what_is_sent_after_a_replan():
     report = execute(FelDevice(sim), prepared, request, progress)
     assert any("planned again" in note for note in report.notes)
     assert bar.total == progress.done == report.bytes_written
+
+
+def test_command_lines_drop_profile_options_the_user_gives_again():
+    # ImageBuilder's XEN_CMD and DOM0_CMD restate the console and memory the profile has.
+    request = RunRequest(
+        board="cubieboard2",
+        xen_args="console=dtuart dtuart=serial0 dom0_mem=256M vwfi=native",
+        dom0_args="console=hvc0 earlycon=xen root=/dev/mmcblk0p2",
+        **A20,
+    )
+    xen_args, dom0_args = command_lines(prepare(request).inputs, request)
+    assert xen_args == "console=dtuart dtuart=serial0 dom0_mem=256M vwfi=native"
+    # Linux may take an option twice (console=): only the exact repeat goes.
+    assert dom0_args == (
+        "earlycon=xenboot clk_ignore_unused console=hvc0 earlycon=xen root=/dev/mmcblk0p2"
+    )
+    mem_only = replace(request, xen_args="", dom0_args="", dom0_mem="300M")
+    xen_args, dom0_args = command_lines(prepare(mem_only).inputs, mem_only)
+    assert xen_args == "console=dtuart dom0_mem=300M"
+    assert dom0_args == "console=hvc0 earlycon=xenboot clk_ignore_unused"
