@@ -114,3 +114,20 @@ def test_script_load_fel_is_todays_script(tmp_path: Path, monkeypatch: pytest.Mo
                  *files]) == 0  # fmt: skip
     assert (tmp_path / "a" / "boot.cmd").read_text() == (tmp_path / "b" / "boot.cmd").read_text()
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["boot.cmd", "boot.scr"]
+
+
+def test_script_load_tftp_says_to_bring_the_network_up_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(PAYLOADS)
+    files = ["xen-arm32.zimage", "zImage-arm32", "sun7i-a20-felboot-test.dtb"]
+    root = tmp_path / "tftp root"
+    assert (
+        main(["script", "--board", "cubieboard2", *files, "--load", "tftp", "-o", str(root)]) == 0
+    )
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.endswith("at the U-Boot prompt: tftpboot 0x43100000 boot.scr; source 0x43100000")
+    assert second == (
+        "first bring up the network: setenv autoload no; dhcp (or setenv ipaddr and serverip), "
+        f"with {root} as the TFTP server's root"
+    )

@@ -377,6 +377,11 @@ def cmd_script(args: argparse.Namespace) -> int:
         data["images"] = [str(path) for path in images]
         data["uboot_commands"] = load.prompt_commands(plan)
         text += f" and {len(images)} images; at the U-Boot prompt: {data['uboot_commands']}"
+        if load.kind == "tftp":  # tftpboot needs ipaddr and serverip set
+            text += (
+                "\nfirst bring up the network: setenv autoload no; dhcp (or setenv ipaddr and "
+                f"serverip), with {args.output} as the TFTP server's root"
+            )
     emit(args, data, text)
     return 0
 
