@@ -192,6 +192,14 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose refusals are one line (the house rule), not usage + message."""
 
     def error(self, message: str) -> NoReturn:
+        unknown = message.removeprefix("unrecognized arguments: ").split()
+        if message.startswith("unrecognized arguments: ") and "--load" in unknown:
+            # run and plan load over FEL; only `script` writes for other media.
+            raise ArgumentError(
+                f"{message}: only 'felboot script' takes --load (run always loads over FEL); "
+                "'felboot script --load tftp|mmc|usb -o DIR' writes a boot.scr that loads "
+                "the images itself"
+            )
         raise ArgumentError(f"{message} (see '{self.prog} --help')")
 
 

@@ -131,3 +131,13 @@ def test_script_load_tftp_says_to_bring_the_network_up_first(
         "first bring up the network: setenv autoload no; dhcp (or setenv ipaddr and serverip), "
         f"with {root} as the TFTP server's root"
     )
+
+
+def test_run_with_load_points_at_script(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "--device", "sim", "x", "k", "d", "--load", "tftp"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "felboot: error: unrecognized arguments: --load tftp: only 'felboot script' takes "
+        "--load (run always loads over FEL); 'felboot script --load tftp|mmc|usb -o DIR' "
+        "writes a boot.scr that loads the images itself\n"
+    )
