@@ -333,4 +333,4 @@ def test_missing_config_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[s
     missing = tmp_path / "nope.cfg"
     assert main(["plan", "--board", "cubieboard2", "--from-imagebuilder", str(missing)]) != 0
     err = capsys.readouterr().err.strip()
-    assert err == f"felboot: error: --from-imagebuilder {missing}: No such file or directory"
+    assert err == f"felboot: error: --from-imagebuilder {missing}: no such file"

@@ -32,6 +32,7 @@ import construct as cs
 
 from felboot.boards import BoardProfile, list_boards, load_board
 from felboot.errors import FelbootError, UsageError
+from felboot.images import reading
 from felboot.images.devicetree import FDT_HEADER_SIZE, FDT_MAGIC, FdtHeader
 from felboot.images.dtb import DeviceTree, parse_dtb
 from felboot.images.spl import parse_spl
@@ -86,17 +87,10 @@ class DtbIdentity:
 
 def read_dtb_identity(path: Path) -> DtbIdentity:
     """``compatible`` and ``model`` of the DTB at ``path`` (reads the header, then the tree)."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(FDT_HEADER_SIZE)
-            size = FdtHeader.parse(head).totalsize if len(head) == FDT_HEADER_SIZE else 0
-            data = head + handle.read(max(0, min(size, DTB_READ_LIMIT) - len(head)))
-    except FileNotFoundError:
-        raise UsageError(f"DTB {path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"DTB {path} is a directory: name a file") from None
-    except OSError as error:
-        raise UsageError(f"cannot read DTB {path}: {error.strerror or error}") from None
+    with reading(f"DTB {path}"), path.open("rb") as handle:
+        head = handle.read(FDT_HEADER_SIZE)
+        size = FdtHeader.parse(head).totalsize if len(head) == FDT_HEADER_SIZE else 0
+        data = head + handle.read(max(0, min(size, DTB_READ_LIMIT) - len(head)))
     tree = parse_dtb(data, str(path))  # names the file when it is not a DTB or is cut short
     return DtbIdentity.of(path, tree)
 

@@ -140,12 +140,12 @@ def imagebuilder_layer(args: argparse.Namespace) -> ImportedConfig | None:
         return None
     from felboot.config import RUN_DEFAULTS, config_images
     from felboot.imagebuilder import ImageBuilderError, map_config
+    from felboot.images import reading
 
     path = Path(name)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as error:
-        raise ImageBuilderError(f"--from-imagebuilder {path}: {error.strerror}") from None
+        with reading(f"--from-imagebuilder {path}"):
+            text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         raise ImageBuilderError(
             f"--from-imagebuilder {path}: byte {error.start} is not UTF-8: is it the config?"

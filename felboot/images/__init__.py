@@ -7,6 +7,8 @@ system, so callers can turn a path into bytes with a useful error.
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,16 +28,25 @@ if TYPE_CHECKING:
 MAX_INPUT_SIZE = 3 << 30
 
 
+@contextmanager
+def reading(named: str) -> Iterator[None]:
+    """Turn an OSError from opening or reading ``named`` ("DTB board.dtb") into the one
+    UsageError line every reader of user files gives."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise UsageError(f"{named}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{named} is a directory: name a file") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {named}: {error.strerror or error}") from None
+
+
 def file_size(path: Path | str, what: str = "") -> int:
     """The size of ``path`` from stat(), with load()'s messages for a missing file."""
     named = f"{what} {path}" if what else str(path)
-    try:
+    with reading(named):
         info = Path(path).stat()
-    except FileNotFoundError:
-        raise UsageError(f"{named}: no such file") from None
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise UsageError(f"cannot read {named}: {reason}") from None
     if stat.S_ISDIR(info.st_mode):
         raise UsageError(f"{named} is a directory: name a file")
     return info.st_size
@@ -58,15 +69,8 @@ def load(
             f"{named} is {format_size(size)}, more than {why} ({format_size(limit)}): "
             f"is it a disk or SD-card image? pass the {what or 'image'} file itself"
         )
-    try:
+    with reading(named):
         return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{named}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{named} is a directory: name a file") from None
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise UsageError(f"cannot read {named}: {reason}") from None
 
 
 #: Kernel configs are ~300 KiB (Debian 6.1: 275-291 KiB); anything far larger is not one.
