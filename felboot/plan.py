@@ -59,6 +59,7 @@ from felboot.errors import ImageError, PlanError, UnsafeWrite, UsageError
 from felboot.images.dtb import DeviceTree
 from felboot.images.kernel import KernelImage, gzip_for_wire
 from felboot.images.spl import SPL_HEADER_SIZE
+from felboot.images.xen import xen_version
 from felboot.soc import SocInfo, soc_by_name
 from felboot.units import format_size
 
@@ -200,6 +201,9 @@ class Plan:
     domains: tuple[DomainPlan, ...] = ()  # dom0less domUs, domU1 first
     no_dom0: bool = False  # dom0less only: no dom0 kernel module
     passthrough: tuple[str, ...] = ()  # host DTB nodes the script marks xen,passthrough
+    # (major, minor) of Xen, read when there are domUs (their console line depends on it);
+    # None without domUs, with --no-xen, or for a Xen that does not say.
+    xen_version: tuple[int, int] | None = None
 
     @property
     def dram_top(self) -> int:
@@ -927,4 +931,5 @@ def make_plan(
         passthrough=tuple(
             dict.fromkeys([*passthrough, *(p for d in domus for p in d.domu.passthrough)])
         ),
+        xen_version=xen_version(xen) if xen is not None and domus else None,
     )

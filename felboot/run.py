@@ -46,7 +46,7 @@ from felboot.images.initrd import parse_initrd
 from felboot.images.kernel import KernelImage, parse_kernel
 from felboot.images.uboot import UBootBundle, load_uboot, soc_hint
 from felboot.images.uimage import LegacyImage
-from felboot.images.xen import vpl011_console_lines, xen_version
+from felboot.images.xen import vpl011_console_lines
 from felboot.inputs_check import (
     check_dom0_kernel,
     check_domu_kernels,
@@ -821,13 +821,6 @@ def upload_size(prepared: Prepared) -> int:
     return total
 
 
-def xen_version_of(plan: Plan) -> tuple[int, int] | None:
-    """The planned Xen's version, from its bytes (None: --no-xen, or no version marker)."""
-    if plan.no_xen:
-        return None
-    return xen_version(parse_kernel(plan.xen.payload, plan.xen.source or "Xen", "Xen"))
-
-
 def expected_console(report: RunReport) -> list[str]:
     """What the serial console should show next, in order."""
     lines = ["U-Boot's banner, then 'DRAM: ...' and the boot script being sourced"]
@@ -837,10 +830,9 @@ def expected_console(report: RunReport) -> list[str]:
         lines.append("'Starting kernel ...', then Xen's banner ('Xen 4.x') and '(XEN) Loading d0'")
         if not report.plan.no_dom0:
             lines.append("dom0 on hvc0: '[    0.000000] Booting Linux on physical CPU 0x0'")
-        version = xen_version_of(report.plan)
         for domain in report.plan.domains:
             number = int(domain.name.removeprefix("domU"))
-            shown = vpl011_console_lines(version, number)
+            shown = vpl011_console_lines(report.plan.xen_version, number)
             where = f"as {shown}" if domain.vpl011 else "nowhere (no vpl011)"
             lines.append(f"'(XEN) *** LOADING DOMU', then {domain.name}'s console {where}")
     return lines
