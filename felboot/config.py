@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from felboot.domains import DomU, domu_from_table
 from felboot.errors import UsageError
 
 if sys.version_info >= (3, 11):
@@ -109,10 +110,8 @@ def _is_tables(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, dict) for item in value)
 
 
-def _domus(file: Path, key: str, tables: list[dict[str, Any]]) -> tuple[Any, ...]:
+def _domus(file: Path, key: str, tables: list[dict[str, Any]]) -> tuple[DomU, ...]:
     """[[domu]] tables, in order, as DomU records (checked as --domu checks them)."""
-    from felboot.domains import domu_from_table
-
     records = []
     for index, table in enumerate(tables, start=1):
         what = f"config file {file}: [[{key}]] {index} (domU{index})"
@@ -242,7 +241,7 @@ class MergedConfig:
 
 
 def _plain(value: Any) -> Any:
-    if hasattr(value, "spec"):  # a DomU: its --domu text
+    if isinstance(value, DomU):  # a [[domu]] table: its --domu text
         return value.spec()
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
@@ -499,7 +498,7 @@ def config_images(config: MergedConfig, *, no_xen: bool, no_dom0: bool = False) 
 
 
 def format_value(value: Any) -> str:
-    if hasattr(value, "spec"):  # a [[domu]] table, shown as --domu would take it
+    if isinstance(value, DomU):  # a [[domu]] table, shown as --domu would take it
         return repr(value.spec())
     if isinstance(value, tuple):
         return "[" + ", ".join(format_value(item) for item in value) + "]"
