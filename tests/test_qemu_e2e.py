@@ -338,8 +338,8 @@ def virt_dtb(directory: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
-def test_felboot_plan_boots_arm64_xen_and_gzipped_dom0_on_qemu_virt(tmp_path: Path) -> None:
+def require_virt_arm64() -> Path:
+    """The arm64 kernel to boot on virt; skip, naming the package, when something is absent."""
     if shutil.which(qemu_boot.QEMU_AARCH64) is None:
         pytest.skip(f"{qemu_boot.QEMU_AARCH64} missing: apt-get install qemu-system-arm")
     if not UBOOT_QEMU_ARM64.is_file():
@@ -352,10 +352,15 @@ def test_felboot_plan_boots_arm64_xen_and_gzipped_dom0_on_qemu_virt(tmp_path: Pa
     missing = sdcard.missing_tools()
     if missing:
         pytest.skip(f"missing {', '.join(missing)}: needed to build the disk")
+    return kernels[0]
+
+
+@pytest.mark.slow
+def test_felboot_plan_boots_arm64_xen_and_gzipped_dom0_on_qemu_virt(tmp_path: Path) -> None:
     request = RunRequest(
         board_file=VIRT_PROFILE,
         xen=XEN_ARM64,
-        kernel=kernels[0],
+        kernel=require_virt_arm64(),
         dtb=virt_dtb(tmp_path),
         need_uboot=False,
     )
@@ -386,23 +391,6 @@ def test_felboot_plan_boots_arm64_xen_and_gzipped_dom0_on_qemu_virt(tmp_path: Pa
             f"Loading d0 kernel from boot module @ {plan.kernel.start:016x}",
         ],
     )
-
-
-def require_virt_arm64() -> Path:
-    """The arm64 kernel to boot on virt; skip, naming the package, when something is absent."""
-    if shutil.which(qemu_boot.QEMU_AARCH64) is None:
-        pytest.skip(f"{qemu_boot.QEMU_AARCH64} missing: apt-get install qemu-system-arm")
-    if not UBOOT_QEMU_ARM64.is_file():
-        pytest.skip(f"{UBOOT_QEMU_ARM64} missing: apt-get install u-boot-qemu")
-    if not XEN_ARM64.is_file():
-        pytest.skip(f"{XEN_ARM64} missing: apt-get install xen-hypervisor-4.17-arm64:arm64")
-    kernels = sorted(Path("/boot").glob("vmlinuz-*-arm64"), reverse=True)
-    if not kernels:
-        pytest.skip("no /boot/vmlinuz-*-arm64: apt-get install linux-image-arm64:arm64")
-    missing = sdcard.missing_tools()
-    if missing:
-        pytest.skip(f"missing {', '.join(missing)}: needed to build the disk")
-    return kernels[0]
 
 
 # Xen's vpl011 for dom0less guests sits at GUEST_PL011_BASE (xen/include/public/arch-arm.h:
