@@ -28,6 +28,16 @@ def fixture_script(name: str) -> ModuleType:
     return module
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """felboot's main() on ``argv`` (each word str()'d, so paths may be given): exit code,
+    stdout, stderr."""
+    from felboot.cli import main
+
+    code = main([str(word) for word in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def image(name: str) -> bytes:
     return (IMAGES / name).read_bytes()
 

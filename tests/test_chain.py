@@ -6,35 +6,14 @@ import json
 
 import pytest
 
-import felboot.sim
-from felboot.cli import build_parser, main
+from felboot.cli import build_parser
 from felboot.commands.chain import split_commands
 from tests.support import IMAGES
+from tests.support import run_cli as run
 
 UBOOT = str(IMAGES / "u-boot-sunxi-with-spl-a20.bin")
 SCRIPT = str(IMAGES / "boot.scr")
 BX_LR = bytes.fromhex("1eff2fe1")
-
-
-@pytest.fixture
-def boards(monkeypatch):
-    """Every model board the commands open, in order."""
-    opened: list[felboot.sim.SimTransport] = []
-    real = felboot.sim.open_sim
-
-    def open_sim(options: str = "") -> felboot.sim.SimTransport:
-        transport = real(options)
-        opened.append(transport)
-        return transport
-
-    monkeypatch.setattr(felboot.sim, "open_sim", open_sim)
-    return opened
-
-
-def run(capsys, *argv):
-    code = main([str(word) for word in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def split(*words):

@@ -6,12 +6,7 @@ import sys
 import pytest
 
 from felboot.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.support import run_cli as run
 
 
 def assert_one_line_error(code, err, *fragments):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from felboot.cli import build_parser, main, split_wait
+from felboot.cli import build_parser, split_wait
+from tests.support import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = "fixtures/payloads/"
@@ -24,12 +25,6 @@ GLOBAL_OPTIONS = ["-v", "--quiet", "--debug", "--json", "--device", "--wait", "-
 
 def parse(*argv: str):
     return build_parser().parse_args(split_wait(argv))
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def felboot(*argv: str, **kwargs) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from felboot.cli import main
+from tests.support import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "fixtures" / "golden" / "inspect"
@@ -29,12 +30,6 @@ DECIMAL_ADDRESS = re.compile(r"\b(load|entry|offset|at)\b:? +[0-9]{3,}\b")
 
 def golden_name(fixture: str) -> str:
     return fixture.removeprefix("fixtures/").replace("/", "--") + ".txt"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(autouse=True)

@@ -7,19 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from felboot.cli import main
 from felboot.errors import UsageError
 from felboot.fel import FelDevice
 from felboot.transcript import RecordingTransport, ReplayTransport, load_transcript
 from tests.scripted import ScriptedTransport, version_answers
+from tests.support import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(capsys, *argv):
-    code = main([str(word) for word in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def partials(directory: Path) -> list[Path]:

@@ -4,34 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-import felboot.sim
 from felboot.cli import _parse, build_parser, main
 from felboot.soc import SID_SECTIONS, SOCS, sid_sections, soc_by_name
 from felboot.thunks.memmove import MEMMOVE, build_memmove
 from tests.support import assemble_file
+from tests.support import run_cli as run
 
 BX_LR = bytes.fromhex("1eff2fe1")
 S = ["--device", "sim"]
 SID = "02c00081:5e3c4b17:0c4b5f4e:1234abcd"
-
-
-@pytest.fixture
-def boards(monkeypatch):
-    opened: list[felboot.sim.SimTransport] = []
-    real = felboot.sim.open_sim
-
-    def open_sim(options: str = "") -> felboot.sim.SimTransport:
-        opened.append(real(options))
-        return opened[-1]
-
-    monkeypatch.setattr(felboot.sim, "open_sim", open_sim)
-    return opened
-
-
-def run(capsys, *argv):
-    code = main([str(word) for word in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # Spellings --------------------------------------------------------------------------------

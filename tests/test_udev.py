@@ -14,19 +14,13 @@ from pathlib import Path
 import pytest
 
 from felboot import doctor
-from felboot.cli import main
 from felboot.commands import udev
 from felboot.transport import FEL_PRODUCT_ID, FEL_VENDOR_ID, PermissionDenied, map_usb_error
 from tests.support import ROOT
+from tests.support import run_cli as run
 
 PACKAGE_RULE = ROOT / "felboot" / "data" / "60-felboot.rules"
 REPOSITORY_RULE = ROOT / "udev" / "60-felboot.rules"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def fake_udevadm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_code: int = 0) -> Path:
