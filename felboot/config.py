@@ -440,7 +440,7 @@ def apply_to_args(
         if key == "board" and getattr(args, "board_file", None):
             continue  # --board-file given: a configured board name would conflict with it
         if key in config:
-            setattr(args, dest, _as_argument(config.get(key), types.get(dest)))
+            setattr(args, dest, as_argument(config.get(key), types.get(dest)))
             log.debug("%s from %s", dest, config.source(key))
         elif dest in defaults:
             default = defaults[dest]
@@ -454,7 +454,9 @@ def apply_to_args(
     return args
 
 
-def _as_argument(value: Any, convert: Callable[[Any], Any] | None) -> Any:
+def as_argument(value: Any, convert: Callable[[Any], Any] | None = None) -> Any:
+    """A config value as the command line would have given it (what apply_to_args sets)."""
+
     def one(item: Any) -> Any:
         if isinstance(item, bool) or not isinstance(item, (str, Path, int, float)):
             return item  # a flag, or a record a config built (a DomU): no text form to parse

@@ -138,7 +138,7 @@ def imagebuilder_layer(args: argparse.Namespace) -> ImportedConfig | None:
     name = getattr(args, "from_imagebuilder", None)
     if not name:
         return None
-    from felboot.config import RUN_DEFAULTS, config_images
+    from felboot.config import RUN_DEFAULTS, as_argument, config_images
     from felboot.imagebuilder import ImageBuilderError, map_config
     from felboot.images import reading
 
@@ -157,14 +157,7 @@ def imagebuilder_layer(args: argparse.Namespace) -> ImportedConfig | None:
         if value in (None, [], ()):
             return True
         if config is not None and dest in config:
-            setting = config.get(dest)
-            # The config's value as apply_to_args gave it: text, or a list for a list key.
-            layered = (
-                [str(item) if isinstance(item, Path) else item for item in setting]
-                if isinstance(setting, tuple)
-                else str(setting)
-            )
-            return bool(value == layered)
+            return bool(value == as_argument(config.get(dest)))  # as apply_to_args set it
         return bool(dest in RUN_DEFAULTS and value == RUN_DEFAULTS[dest])
 
     given = {
