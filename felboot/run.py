@@ -40,7 +40,7 @@ from felboot.bootscript import (
 from felboot.domains import DomU
 from felboot.dram import PROBE_WINDOW, DramInfo
 from felboot.errors import ImageError, PlanError, UsageError
-from felboot.images import installed_kernel_config, load
+from felboot.images import file_size, installed_kernel_config, load
 from felboot.images.dtb import DeviceTree, parse_dtb
 from felboot.images.initrd import parse_initrd
 from felboot.images.kernel import KernelImage, parse_kernel
@@ -298,6 +298,7 @@ def load_domu(domu: DomU, limit: int, why: str) -> DomUImages:
 
 def dtb_beside_kernel(kernel: Path, board: BoardProfile) -> Path:
     """The DTB a named board uses, from the Debian package of ``kernel`` (no DTB given)."""
+    file_size(kernel, "kernel")  # a kernel that is not there is the problem, not its DTB
     found = debian_dtb_for(kernel, board)
     if found is not None:
         log.info("DTB: %s (board %s, from the package of %s)", found, board.name, kernel)

@@ -143,3 +143,14 @@ def test_a_fourth_image_file_is_refused_with_a_pointer_to_initrd(
         "felboot: error: expected XEN KERNEL DTB, got 4 file(s): xen zImage board.dtb "
         "initrd.cpio; an initrd goes with --initrd initrd.cpio\n"
     )
+
+
+def test_a_missing_kernel_without_a_dtb_is_named_as_the_missing_file(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    # With the DTB left out felboot looks for it beside the kernel: a typo in the kernel's
+    # version must not read as a missing DTB.
+    kernel = tmp_path / "vmlinuz-6.1.0-50-armmp-lpae"
+    code = main(["plan", "--board", "cubieboard2", "xen", str(kernel)])
+    assert code == 2
+    assert capsys.readouterr().err == f"felboot: error: kernel {kernel}: no such file\n"
